@@ -1,0 +1,219 @@
+"""A document compiled for one environment, built for evaluation speed.
+
+Compiling does all the work that does not depend on the context: operators become
+predicates, segments are resolved, thresholds are precomputed, and every result that
+carries no bucket is built once and shared. What is left per call is attribute lookups,
+predicate calls and at most two hashes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import mmh3
+
+from .bucketing import BUCKETS, VARIANT_SALT_SUFFIX, threshold, unit_of
+from .evaluation import Evaluation, Reason, flag_not_found
+from .model import Clause, Document, Flag, Rule, Segment, Serve
+from .operators import OPERATORS, Predicate
+
+Context = Mapping[str, object]
+_hash = mmh3.hash
+_new_tuple = tuple.__new__
+
+_BucketlessHead = tuple[str, object, str, Reason, None, None, str | None]
+"""Every field of an Evaluation but the bucket, ready to have one appended."""
+
+
+def _compile_clauses(clauses: tuple[Clause, ...]) -> tuple[tuple[str, Predicate], ...]:
+    return tuple((c.attribute, OPERATORS[c.op].compile(c.values)) for c in clauses)
+
+
+def clauses_match(clauses: tuple[tuple[str, Predicate], ...], context: Context) -> bool:
+    """All clauses hold; a missing (or null) attribute fails its clause."""
+    for attribute, predicate in clauses:
+        value = context.get(attribute)
+        if value is None or not predicate(value):
+            return False
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledSegment:
+    source: Segment
+    include: frozenset[str]
+    exclude: frozenset[str]
+    clauses: tuple[tuple[str, Predicate], ...]
+
+    def contains(self, context: Context) -> bool:
+        # 1. excluded keys are never in; 2. included keys always are; 3. else the clauses.
+        key = unit_of(context.get("targetingKey"))
+        if key is not None:
+            if key in self.exclude:
+                return False
+            if key in self.include:
+                return True
+        return bool(self.clauses) and clauses_match(self.clauses, context)
+
+
+@dataclass(frozen=True, slots=True)
+class FixedServe:
+    result: Evaluation
+
+    def evaluate(self, context: Context) -> Evaluation:
+        return self.result
+
+
+@dataclass(frozen=True, slots=True)
+class RolloutServe:
+    bucket_by: str
+    salt_prefix: str
+    variant_prefix: str
+    threshold: int
+    outside: _BucketlessHead
+    inside: tuple[tuple[int, _BucketlessHead], ...]
+    """(cumulative variant threshold, result head), zero-weight variants left out."""
+    no_unit: Evaluation
+    """For a context without a unit: outside, except at 100% where all are inside."""
+
+    def evaluate(self, context: Context) -> Evaluation:
+        unit = context.get(self.bucket_by)
+        if type(unit) is not str:
+            unit = unit_of(unit)
+            if unit is None:
+                return self.no_unit
+        bucket = _hash(self.salt_prefix + unit, 0, False) % BUCKETS
+        if bucket >= self.threshold:
+            return _new_tuple(Evaluation, (*self.outside, bucket))
+        inside = self.inside
+        if len(inside) > 1:
+            variant_bucket = _hash(self.variant_prefix + unit, 0, False) % BUCKETS
+            for upper, head in inside:
+                if variant_bucket < upper:
+                    return _new_tuple(Evaluation, (*head, bucket))
+        return _new_tuple(Evaluation, (*inside[-1][1], bucket))
+
+    def variant_bucket(self, unit: str) -> int:
+        return _hash(self.variant_prefix + unit, 0, False) % BUCKETS
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRule:
+    source: Rule
+    clauses: tuple[tuple[str, Predicate], ...]
+    segment: CompiledSegment | None
+    serve: FixedServe | RolloutServe
+
+    def matches(self, context: Context) -> bool:
+        if not clauses_match(self.clauses, context):
+            return False
+        return self.segment is None or self.segment.contains(context)
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledFlag:
+    source: Flag
+    key: str
+    enabled: bool
+    disabled: Evaluation
+    rules: tuple[CompiledRule, ...]
+    fallthrough: FixedServe | RolloutServe
+
+    def evaluate(self, context: Context) -> Evaluation:
+        # 1. a disabled flag serves its off variant; 2. the first matching rule decides;
+        # 3. otherwise the fallthrough does.
+        if not self.enabled:
+            return self.disabled
+        for rule in self.rules:
+            if rule.matches(context):
+                return rule.serve.evaluate(context)
+        return self.fallthrough.evaluate(context)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything needed to evaluate one environment's flags; immutable, safe to share."""
+
+    environment: str
+    flags: Mapping[str, CompiledFlag]
+    document: Document
+    version: str | None = None
+
+
+def evaluate(snapshot: Snapshot, flag_key: str, context: Context) -> Evaluation:
+    """Evaluate one flag for one context. Never raises: an unknown flag is an error result."""
+    flag = snapshot.flags.get(flag_key)
+    if flag is None:
+        return flag_not_found(flag_key)
+    return flag.evaluate(context)
+
+
+def compile_document(document: Document, environment: str, version: str | None = None) -> Snapshot:
+    """Compile a validated document for one environment. A flag without configuration
+    for the environment is compiled as disabled: it serves its off variant."""
+    segments = {
+        key: CompiledSegment(
+            source=segment,
+            include=frozenset(segment.include),
+            exclude=frozenset(segment.exclude),
+            clauses=_compile_clauses(segment.when),
+        )
+        for key, segment in document.segments.items()
+    }
+    flags = {key: _compile_flag(f, environment, segments) for key, f in document.flags.items()}
+    return Snapshot(environment=environment, flags=flags, document=document, version=version)
+
+
+def _compile_flag(
+    flag: Flag, environment: str, segments: Mapping[str, CompiledSegment]
+) -> CompiledFlag:
+    values = dict(flag.variants)
+    disabled = Evaluation(flag.key, values[flag.off_variant], flag.off_variant, Reason.DISABLED)
+    config = flag.environments.get(environment)
+    if config is None:
+        return CompiledFlag(flag, flag.key, False, disabled, (), FixedServe(disabled))
+    rules = tuple(
+        CompiledRule(
+            source=rule,
+            clauses=_compile_clauses(rule.when),
+            segment=None if rule.segment is None else segments[rule.segment],
+            serve=_compile_serve(flag, rule.serve, values, rule.name),
+        )
+        for rule in config.rules
+    )
+    fallthrough = _compile_serve(flag, config.fallthrough, values, None)
+    return CompiledFlag(flag, flag.key, config.enabled, disabled, rules, fallthrough)
+
+
+def _compile_serve(
+    flag: Flag, serve: Serve, values: Mapping[str, object], rule: str | None
+) -> FixedServe | RolloutServe:
+    def head(variant: str, reason: Reason) -> _BucketlessHead:
+        return (flag.key, values[variant], variant, reason, None, None, rule)
+
+    if serve.rollout is None:
+        assert serve.variant is not None
+        reason = Reason.STATIC if rule is None else Reason.TARGETING_MATCH
+        return FixedServe(Evaluation(*head(serve.variant, reason)))  # type: ignore[arg-type]
+    rollout = serve.rollout
+    assert serve.otherwise is not None
+    inside: list[tuple[int, _BucketlessHead]] = []
+    cumulative = 0
+    for variant, weight in rollout.variants:
+        if weight > 0:
+            cumulative += threshold(weight)
+            inside.append((cumulative, head(variant, Reason.SPLIT)))
+    outside = head(serve.otherwise, Reason.SPLIT)
+    limit = threshold(rollout.percentage)
+    no_unit = inside[0][1] if limit >= BUCKETS else outside
+    salt = flag.bucket_salt
+    return RolloutServe(
+        bucket_by=rollout.bucket_by,
+        salt_prefix=f"{salt}:",
+        variant_prefix=f"{salt}{VARIANT_SALT_SUFFIX}:",
+        threshold=limit,
+        outside=outside,
+        inside=tuple(inside),
+        no_unit=Evaluation(*no_unit),  # type: ignore[arg-type]
+    )
