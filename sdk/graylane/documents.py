@@ -31,8 +31,11 @@ def _yaml_loader() -> Any:
 
     resolvers: dict[str | None, list[tuple[str, re.Pattern[str]]]] = {}
     for first, entries in yaml.SafeLoader.yaml_implicit_resolvers.items():
-        kept = [(tag, rx) for tag, rx in entries if tag not in (
-            "tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp")]
+        kept = [
+            (tag, rx)
+            for tag, rx in entries
+            if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp")
+        ]
         resolvers[first] = kept
     Yaml12Loader.yaml_implicit_resolvers = resolvers
     Yaml12Loader.add_implicit_resolver(

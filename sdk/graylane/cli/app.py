@@ -9,7 +9,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from ..core import (
+from graylane.core import (
     Document,
     DocumentError,
     Snapshot,
@@ -18,7 +18,7 @@ from ..core import (
     explain,
     parse_document,
 )
-from ..documents import DocumentFileError, read_document_file
+from graylane.documents import DocumentFileError, read_document_file
 
 app = typer.Typer(
     help="Validate Graylane flag documents and evaluate flags offline.",
@@ -76,7 +76,7 @@ def _parse_context(text: str, where: str) -> dict[str, object]:
     except json.JSONDecodeError as exc:
         raise ValueError(f"{where} is not valid JSON: {exc}") from exc
     if not isinstance(context, dict):
-        raise ValueError(f"{where} must be a JSON object, like {{\"targetingKey\": \"user-1\"}}")
+        raise ValueError(f'{where} must be a JSON object, like {{"targetingKey": "user-1"}}')
     return context
 
 
@@ -94,7 +94,7 @@ def _snapshot(document: Document, file: Path, flag: str, environment: str) -> Sn
 
 
 @app.command("eval")
-def eval_(
+def eval_(  # noqa: PLR0917 - typer maps each option to a parameter
     file: Annotated[Path, typer.Argument(help="Flag document, JSON or YAML.")],
     flag: Annotated[str, typer.Argument(help="Key of the flag to evaluate.")],
     env: Annotated[str, typer.Option("--env", "-e", help="Environment to evaluate in.")],

@@ -10,7 +10,7 @@ from .evaluation import ErrorCode, Evaluation, Reason
 from .explain import Explanation, explain
 from .model import Document, Flag, FlagEnvironment, JsonValue, RampPlan, Rollout, Rule, Segment
 from .problems import DocumentError, Problem
-from .snapshot import Context, Snapshot, compile_document, evaluate
+from .snapshot import Context, Snapshot, compile_document, evaluate, resolve
 
 __all__ = [
     "BUCKETS",
@@ -36,5 +36,6 @@ __all__ = [
     "evaluate",
     "explain",
     "parse_document",
+    "resolve",
     "threshold",
 ]

@@ -30,7 +30,7 @@ from .model import (
     Segment,
     Serve,
 )
-from .operators import OPERATORS, OperandError, describe, is_number
+from .operators import OPERATORS, OperandError, describe, is_finite_number, is_number
 from .problems import DocumentError, Problem
 
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -161,7 +161,7 @@ class _Reader:
         self, value: object, path: str, *, low: Decimal, high: Decimal | None, what: str
     ) -> Decimal | None:
         """A number in [low, high] with at most three decimals, kept exact."""
-        if not is_number(value) or not math.isfinite(cast(float, value)):
+        if not is_finite_number(value):
             self.report(path, f"expected a number, got {describe(value)}")
             return None
         try:

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import re
 
-_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
-_WHOLE = re.compile(r"^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+$")
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)", re.ASCII)
+_WHOLE = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+", re.ASCII)
 _SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 def parse_duration(text: str) -> float | None:
     """Seconds in `text`, or None when it is not a duration."""
     compact = text.replace(" ", "")
-    if not _WHOLE.match(compact):
+    if not _WHOLE.fullmatch(compact):
         return None
     return sum(float(n) * _SECONDS[unit] for n, unit in _PART.findall(compact))
 
@@ -25,4 +25,7 @@ def format_duration(seconds: float) -> str:
         size = _SECONDS[unit]
         if seconds >= size and seconds % size == 0:
             return f"{int(seconds // size)}{unit}"
-    return f"{round(seconds * 1000)}ms" if seconds < 1 else f"{seconds:g}s"
+    millis = seconds * 1000
+    if seconds < 1 and millis == int(millis):
+        return f"{int(millis)}ms"
+    return f"{seconds:f}".rstrip("0").rstrip(".") + "s"

@@ -15,8 +15,8 @@ from .snapshot import (
     CompiledRule,
     CompiledSegment,
     Context,
-    FixedServe,
     RolloutServe,
+    Serving,
     Snapshot,
     evaluate,
 )
@@ -206,7 +206,7 @@ def _trace_segment(segment: CompiledSegment, context: Context) -> SegmentTrace:
     return SegmentTrace(segment.source.key, matched, why, _trace_clauses(segment, context))
 
 
-def _trace_rollout(serve: FixedServe | RolloutServe, context: Context) -> RolloutTrace | None:
+def _trace_rollout(serve: Serving, context: Context) -> RolloutTrace | None:
     if not isinstance(serve, RolloutServe):
         return None
     unit = unit_of(context.get(serve.bucket_by))

@@ -61,6 +61,11 @@ def is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def is_finite_number(value: object) -> bool:
+    """A number JSON can carry: no NaN or infinity (and ints of any size are fine)."""
+    return is_number(value) and (not isinstance(value, float) or math.isfinite(value))
+
+
 def _nonempty(values: Sequence[object]) -> None:
     if not values:
         raise OperandError("needs at least one value")
@@ -95,7 +100,7 @@ def _membership_sets(
             booleans.add(value)
         elif isinstance(value, str):
             strings.add(value)
-        elif is_number(value) and math.isfinite(value):  # type: ignore[arg-type]
+        elif is_finite_number(value):
             numbers.add(value)  # type: ignore[arg-type]
         else:
             raise OperandError(
@@ -156,17 +161,16 @@ def _compile_contains(values: Sequence[object]) -> Predicate:
 
 def _compile_matches(values: Sequence[object]) -> Predicate:
     patterns = _strings(values)
-    compiled = []
+    compiled: list[re.Pattern[str]] = []
     for index, pattern in enumerate(patterns):
         try:
             compiled.append(re.compile(pattern))
         except re.error as exc:
             raise OperandError(f"invalid regular expression {pattern!r}: {exc}", index) from exc
-    # One alternation is one scan of the value instead of one per pattern.
-    combined = (
-        compiled[0] if len(compiled) == 1 else re.compile("|".join(f"(?:{p})" for p in patterns))
-    )
-    return lambda value: isinstance(value, str) and combined.search(value) is not None
+    # Searched one by one: joined into one alternation, patterns would share group numbers
+    # and inline flags.
+    searches = tuple(p.search for p in compiled)
+    return lambda value: isinstance(value, str) and any(s(value) is not None for s in searches)
 
 
 # --- ordered comparisons ----------------------------------------------------------------
@@ -175,7 +179,7 @@ def _compile_matches(values: Sequence[object]) -> Predicate:
 def _compile_number(compare: Comparison) -> Callable[[Sequence[object]], Predicate]:
     def compile_(values: Sequence[object]) -> Predicate:
         bound = _single(values)
-        if not is_number(bound) or not math.isfinite(bound):  # type: ignore[arg-type]
+        if not is_finite_number(bound):
             raise OperandError(f"expected a finite number, got {describe(bound)}", 0)
         return lambda value: is_number(value) and compare(value, bound)
 

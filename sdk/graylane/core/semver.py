@@ -6,10 +6,12 @@ import re
 from dataclasses import dataclass
 from functools import total_ordering
 
+# ASCII digits only, and fullmatch: "1.0.0\n" and full-width digits are not versions.
 _SEMVER = re.compile(
-    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
     r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
-    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
+    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?",
+    re.ASCII,
 )
 
 
@@ -43,7 +45,7 @@ def parse_version(text: str) -> Version | None:
     """Parse a SemVer 2.0.0 string (a leading "v" is tolerated); None when it is not one."""
     if text[:1] in ("v", "V"):
         text = text[1:]
-    match = _SEMVER.match(text)
+    match = _SEMVER.fullmatch(text)
     if match is None:
         return None
     major, minor, patch, pre, _build = match.groups()

@@ -15,15 +15,12 @@ import mmh3
 
 from .bucketing import BUCKETS, VARIANT_SALT_SUFFIX, threshold, unit_of
 from .evaluation import Evaluation, Reason, flag_not_found
-from .model import Clause, Document, Flag, Rule, Segment, Serve
+from .model import Clause, Document, Flag, JsonValue, Rule, Segment, Serve
 from .operators import OPERATORS, Predicate
 
 Context = Mapping[str, object]
 _hash = mmh3.hash
 _new_tuple = tuple.__new__
-
-_BucketlessHead = tuple[str, object, str, Reason, None, None, str | None]
-"""Every field of an Evaluation but the bucket, ready to have one appended."""
 
 
 def _compile_clauses(clauses: tuple[Clause, ...]) -> tuple[tuple[str, Predicate], ...]:
@@ -61,6 +58,9 @@ class CompiledSegment:
 class FixedServe:
     result: Evaluation
 
+    def resolve(self, context: Context) -> Evaluation:
+        return self.result
+
     def evaluate(self, context: Context) -> Evaluation:
         return self.result
 
@@ -71,31 +71,48 @@ class RolloutServe:
     salt_prefix: str
     variant_prefix: str
     threshold: int
-    outside: _BucketlessHead
-    inside: tuple[tuple[int, _BucketlessHead], ...]
-    """(cumulative variant threshold, result head), zero-weight variants left out."""
+    outside: Evaluation
+    inside: tuple[tuple[int, Evaluation], ...]
+    """(cumulative variant threshold, result), zero-weight variants left out."""
     no_unit: Evaluation
     """For a context without a unit: outside, except at 100% where all are inside."""
 
+    def resolve(self, context: Context) -> Evaluation:
+        """The shared result for this context's unit, without its bucket: no allocation."""
+        unit = context.get(self.bucket_by)
+        if type(unit) is not str:
+            unit = unit_of(unit)
+            if unit is None:
+                return self.no_unit
+        if _hash(self.salt_prefix + unit, 0, False) % BUCKETS >= self.threshold:
+            return self.outside
+        return self._variant(unit)
+
     def evaluate(self, context: Context) -> Evaluation:
+        """The result with the unit's bucket filled in: one allocation per call."""
         unit = context.get(self.bucket_by)
         if type(unit) is not str:
             unit = unit_of(unit)
             if unit is None:
                 return self.no_unit
         bucket = _hash(self.salt_prefix + unit, 0, False) % BUCKETS
-        if bucket >= self.threshold:
-            return _new_tuple(Evaluation, (*self.outside, bucket))
+        result = self.outside if bucket >= self.threshold else self._variant(unit)
+        return _new_tuple(Evaluation, (*result[:-1], bucket))
+
+    def _variant(self, unit: str) -> Evaluation:
         inside = self.inside
         if len(inside) > 1:
-            variant_bucket = _hash(self.variant_prefix + unit, 0, False) % BUCKETS
-            for upper, head in inside:
+            variant_bucket = self.variant_bucket(unit)
+            for upper, result in inside:
                 if variant_bucket < upper:
-                    return _new_tuple(Evaluation, (*head, bucket))
-        return _new_tuple(Evaluation, (*inside[-1][1], bucket))
+                    return result
+        return inside[-1][1]
 
     def variant_bucket(self, unit: str) -> int:
         return _hash(self.variant_prefix + unit, 0, False) % BUCKETS
+
+
+Serving = FixedServe | RolloutServe
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +120,7 @@ class CompiledRule:
     source: Rule
     clauses: tuple[tuple[str, Predicate], ...]
     segment: CompiledSegment | None
-    serve: FixedServe | RolloutServe
+    serve: Serving
 
     def matches(self, context: Context) -> bool:
         if not clauses_match(self.clauses, context):
@@ -116,19 +133,20 @@ class CompiledFlag:
     source: Flag
     key: str
     enabled: bool
-    disabled: Evaluation
+    disabled: FixedServe
     rules: tuple[CompiledRule, ...]
-    fallthrough: FixedServe | RolloutServe
+    fallthrough: Serving
 
-    def evaluate(self, context: Context) -> Evaluation:
+    def decide(self, context: Context) -> Serving:
+        """Which serve answers: the one place that orders evaluation."""
         # 1. a disabled flag serves its off variant; 2. the first matching rule decides;
         # 3. otherwise the fallthrough does.
         if not self.enabled:
             return self.disabled
         for rule in self.rules:
             if rule.matches(context):
-                return rule.serve.evaluate(context)
-        return self.fallthrough.evaluate(context)
+                return rule.serve
+        return self.fallthrough
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,11 +160,21 @@ class Snapshot:
 
 
 def evaluate(snapshot: Snapshot, flag_key: str, context: Context) -> Evaluation:
-    """Evaluate one flag for one context. Never raises: an unknown flag is an error result."""
+    """Evaluate one flag for one context, with the rollout bucket when a rollout decided.
+    Never raises: an unknown flag is an error result."""
     flag = snapshot.flags.get(flag_key)
     if flag is None:
         return flag_not_found(flag_key)
-    return flag.evaluate(context)
+    return flag.decide(context).evaluate(context)
+
+
+def resolve(snapshot: Snapshot, flag_key: str, context: Context) -> Evaluation:
+    """The hot path: the same answer as `evaluate` without the bucket, returned from
+    results built once per snapshot, so a call allocates nothing."""
+    flag = snapshot.flags.get(flag_key)
+    if flag is None:
+        return flag_not_found(flag_key)
+    return flag.decide(context).resolve(context)
 
 
 def compile_document(document: Document, environment: str, version: str | None = None) -> Snapshot:
@@ -169,10 +197,12 @@ def _compile_flag(
     flag: Flag, environment: str, segments: Mapping[str, CompiledSegment]
 ) -> CompiledFlag:
     values = dict(flag.variants)
-    disabled = Evaluation(flag.key, values[flag.off_variant], flag.off_variant, Reason.DISABLED)
+    disabled = FixedServe(
+        Evaluation(flag.key, values[flag.off_variant], flag.off_variant, Reason.DISABLED)
+    )
     config = flag.environments.get(environment)
     if config is None:
-        return CompiledFlag(flag, flag.key, False, disabled, (), FixedServe(disabled))
+        return CompiledFlag(flag, flag.key, False, disabled, (), disabled)
     rules = tuple(
         CompiledRule(
             source=rule,
@@ -187,26 +217,25 @@ def _compile_flag(
 
 
 def _compile_serve(
-    flag: Flag, serve: Serve, values: Mapping[str, object], rule: str | None
-) -> FixedServe | RolloutServe:
-    def head(variant: str, reason: Reason) -> _BucketlessHead:
-        return (flag.key, values[variant], variant, reason, None, None, rule)
+    flag: Flag, serve: Serve, values: Mapping[str, JsonValue], rule: str | None
+) -> Serving:
+    def result(variant: str, reason: Reason) -> Evaluation:
+        return Evaluation(flag.key, values[variant], variant, reason, rule=rule)
 
     if serve.rollout is None:
         assert serve.variant is not None
         reason = Reason.STATIC if rule is None else Reason.TARGETING_MATCH
-        return FixedServe(Evaluation(*head(serve.variant, reason)))  # type: ignore[arg-type]
+        return FixedServe(result(serve.variant, reason))
     rollout = serve.rollout
     assert serve.otherwise is not None
-    inside: list[tuple[int, _BucketlessHead]] = []
+    inside: list[tuple[int, Evaluation]] = []
     cumulative = 0
     for variant, weight in rollout.variants:
         if weight > 0:
             cumulative += threshold(weight)
-            inside.append((cumulative, head(variant, Reason.SPLIT)))
-    outside = head(serve.otherwise, Reason.SPLIT)
+            inside.append((cumulative, result(variant, Reason.SPLIT)))
+    outside = result(serve.otherwise, Reason.SPLIT)
     limit = threshold(rollout.percentage)
-    no_unit = inside[0][1] if limit >= BUCKETS else outside
     salt = flag.bucket_salt
     return RolloutServe(
         bucket_by=rollout.bucket_by,
@@ -215,5 +244,5 @@ def _compile_serve(
         threshold=limit,
         outside=outside,
         inside=tuple(inside),
-        no_unit=Evaluation(*no_unit),  # type: ignore[arg-type]
+        no_unit=inside[0][1] if limit >= BUCKETS else outside,
     )
