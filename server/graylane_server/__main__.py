@@ -1,0 +1,3 @@
+from graylane_server.cli import main
+
+main()

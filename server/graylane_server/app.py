@@ -1,0 +1,128 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm.exc import StaleDataError
+
+from graylane.core import Problem
+from graylane_server import __version__
+from graylane_server.audit.endpoints import router as audit_router
+from graylane_server.environments.endpoints import router as environments_router
+from graylane_server.errors import Conflict, GraylaneError, InvalidDocument, Unavailable
+from graylane_server.evaluation.endpoints import router as evaluate_router
+from graylane_server.evaluation.ofrep import router as ofrep_router
+from graylane_server.flags.endpoints import router as flags_router
+from graylane_server.logging import configure as configure_logging
+from graylane_server.ops.endpoints import router as ops_router
+from graylane_server.ops.metrics import MetricsMiddleware
+from graylane_server.runtime import Runtime
+from graylane_server.sdk.endpoints import router as sdk_router
+from graylane_server.segments.endpoints import router as segments_router
+from graylane_server.settings import Settings
+from graylane_server.state.endpoints import router as state_router
+from graylane_server.tokens.endpoints import router as tokens_router
+
+log = structlog.get_logger(__name__)
+
+DESCRIPTION = """Feature flags and gray releases.
+
+Admin endpoints take an admin token (`Authorization: Bearer gla_...`) whose role decides
+what it may do: `viewer` reads, `editor` changes flags and segments, `release_manager`
+also drives ramps and kill switches, `admin` also manages tokens, users and environments.
+SDK endpoints and OFREP take an SDK token (`gls_...`, or `X-API-Key`), bound to one
+environment.
+
+Writes to an existing flag or segment carry its version in `If-Match`; a stale version
+is refused and nothing changes. Every error answers `{"error": {"code", "message"}}`,
+with `problems` listing each invalid path for 422.
+"""
+
+
+def _loc_path(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc[1:] if loc and loc[0] in ("body", "query", "path", "header") else loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    def render(error: GraylaneError) -> JSONResponse:
+        return JSONResponse(
+            error.body().model_dump(exclude_none=True),
+            status_code=error.status,
+            headers=error.headers,
+        )
+
+    @app.exception_handler(GraylaneError)
+    async def _domain(_: Request, exc: GraylaneError) -> JSONResponse:
+        return render(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [
+            Problem(_loc_path(tuple(e.get("loc", ()))), str(e.get("msg", "invalid")))
+            for e in exc.errors()
+        ]
+        return render(InvalidDocument(problems))
+
+    @app.exception_handler(StaleDataError)
+    async def _stale(_: Request, exc: StaleDataError) -> JSONResponse:
+        return render(Conflict("changed by someone else at the same moment; read it and retry"))
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:
+        return render(Conflict("conflicts with a concurrent change; read it and retry"))
+
+    @app.exception_handler(OperationalError)
+    async def _database_down(_: Request, exc: OperationalError) -> JSONResponse:
+        log.warning("database.unavailable", error=str(exc.orig))
+        return render(Unavailable("the database is unreachable; nothing was changed, retry later"))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("request.failed", method=request.method, path=request.url.path)
+        return JSONResponse(
+            {"error": {"code": "internal_error", "message": "an unexpected error occurred"}},
+            status_code=500,
+        )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+    runtime = Runtime.create(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(title="Graylane", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app.state.runtime = runtime
+    install_error_handlers(app)
+    for router in (
+        ops_router,
+        flags_router,
+        segments_router,
+        environments_router,
+        state_router,
+        tokens_router,
+        audit_router,
+        evaluate_router,
+        sdk_router,
+        ofrep_router,
+    ):
+        app.include_router(router)
+    app.add_middleware(MetricsMiddleware, metrics=runtime.metrics)
+    return app

@@ -1,0 +1,137 @@
+"""What each environment's SDKs are served, held in memory on every replica.
+
+A change rebuilds the affected environments once, off the request path: the resolved
+document, its JSON and gzip bytes, a strong ETag and the compiled snapshot for server-side
+evaluation. Requests then only pick up a reference. Streams subscribed to an environment
+hear of its new version right after the swap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gzip
+import hashlib
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
+
+from graylane.core import Snapshot, compile_document, parse_document
+from graylane_server.catalog import load_raw, resolved_document
+from graylane_server.models import Environment
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ServedConfig:
+    environment: str
+    version: int
+    snapshot: Snapshot
+    body: bytes
+    gzipped: bytes
+    etag: str
+    """Strong ETag of `body`, quoted."""
+
+    @property
+    def gzip_etag(self) -> str:
+        return self.etag[:-1] + '-gzip"'
+
+
+class ConfigStore:
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+        self._configs: dict[str, ServedConfig] = {}
+        self._subscribers: defaultdict[str, set[asyncio.Queue[ServedConfig]]] = defaultdict(set)
+        self._wanted: asyncio.Event | None = None
+        self._lock = asyncio.Lock()
+
+    # --- reading ----------------------------------------------------------------------
+
+    def get(self, environment: str) -> ServedConfig | None:
+        return self._configs.get(environment)
+
+    def versions(self) -> dict[str, int]:
+        return {env: c.version for env, c in self._configs.items()}
+
+    def stream_count(self) -> int:
+        return sum(len(s) for s in self._subscribers.values())
+
+    # --- keeping current --------------------------------------------------------------
+
+    async def refresh(self) -> list[str]:
+        """Rebuild every environment whose version moved; returns the ones rebuilt."""
+        async with self._lock:
+            built = await run_in_threadpool(self._build_stale, self.versions())
+            for config in built:
+                self._configs[config.environment] = config
+                self._announce(config)
+            if built:
+                log.info("config.rebuilt", versions={c.environment: c.version for c in built})
+            return [c.environment for c in built]
+
+    def request_refresh(self) -> None:
+        if self._wanted is not None:
+            self._wanted.set()
+
+    async def run(self, interval: float) -> None:
+        """Refresh when asked and every `interval` seconds in any case, so a replica that
+        missed notices (Redis restarted, say) catches up on its own."""
+        self._wanted = asyncio.Event()
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wanted.wait(), timeout=interval)
+            self._wanted.clear()
+            try:
+                await self.refresh()
+            except Exception as exc:
+                log.warning("config.refresh_failed", error=str(exc))
+
+    def _build_stale(self, current: dict[str, int]) -> list[ServedConfig]:
+        with self._sessions() as session:
+            versions = dict(
+                session.execute(select(Environment.key, Environment.config_version)).all()
+            )
+            stale = {e: v for e, v in versions.items() if current.get(e) != v}
+            if not stale:
+                return []
+            raw = load_raw(session)
+        document = parse_document(raw)
+        built = []
+        for environment, version in stale.items():
+            body = json.dumps(
+                resolved_document(raw, environment), separators=(",", ":"), ensure_ascii=False
+            ).encode()
+            built.append(
+                ServedConfig(
+                    environment=environment,
+                    version=version,
+                    snapshot=compile_document(document, environment, version=str(version)),
+                    body=body,
+                    gzipped=gzip.compress(body, compresslevel=6, mtime=0),
+                    etag=f'"{hashlib.sha256(body).hexdigest()[:32]}"',
+                )
+            )
+        return built
+
+    # --- streams ----------------------------------------------------------------------
+
+    def subscribe(self, environment: str) -> asyncio.Queue[ServedConfig]:
+        queue: asyncio.Queue[ServedConfig] = asyncio.Queue(maxsize=8)
+        self._subscribers[environment].add(queue)
+        return queue
+
+    def unsubscribe(self, environment: str, queue: asyncio.Queue[ServedConfig]) -> None:
+        self._subscribers[environment].discard(queue)
+
+    def _announce(self, config: ServedConfig) -> None:
+        for queue in self._subscribers.get(config.environment, ()):
+            if queue.full():
+                # A slow reader only needs the newest version; drop the oldest notice.
+                queue.get_nowait()
+            queue.put_nowait(config)

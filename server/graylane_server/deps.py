@@ -1,0 +1,97 @@
+"""Dependencies endpoints declare with `Annotated` aliases: the session, the caller."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from sqlalchemy.orm import Session
+
+from .errors import BadRequest, Forbidden
+from .runtime import Runtime
+from .tokens.principal import Principal, Role
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def get_session(runtime: RuntimeDep) -> Iterator[Session]:
+    """A session in one transaction: committed when the endpoint returns normally."""
+    with runtime.sessions() as session, session.begin():
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+async def get_principal(request: Request, runtime: RuntimeDep) -> Principal:
+    return await runtime.auth.authenticate(request)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+def require(role: Role) -> Callable[[Principal], Principal]:
+    """Only admin tokens and users whose role reaches `role`."""
+
+    def check(principal: CurrentPrincipal) -> Principal:
+        if principal.kind == "sdk":
+            raise Forbidden(
+                "SDK tokens can only read config, evaluate, stream and send metrics; "
+                "this endpoint needs an admin token"
+            )
+        assert principal.role is not None
+        if not principal.role.allows(role):
+            raise Forbidden(f"this needs the {role} role; you have {principal.role}")
+        return principal
+
+    return check
+
+
+Viewer = Annotated[Principal, Depends(require(Role.VIEWER))]
+Editor = Annotated[Principal, Depends(require(Role.EDITOR))]
+ReleaseManager = Annotated[Principal, Depends(require(Role.RELEASE_MANAGER))]
+Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
+
+
+def require_sdk(principal: CurrentPrincipal) -> Principal:
+    if principal.kind != "sdk":
+        raise Forbidden("this endpoint takes an SDK token, which fixes the environment")
+    return principal
+
+
+SdkClient = Annotated[Principal, Depends(require_sdk)]
+
+
+def parse_if_match(value: str | None) -> int | None:
+    """The version in an `If-Match` header (`"3"`, `3`, or `W/"3"`); None when absent."""
+    if value is None:
+        return None
+    text = value.strip().removeprefix("W/").strip('"')
+    if not text.isdigit():
+        raise BadRequest(f'If-Match must carry a version such as "3", got {value!r}')
+    return int(text)
+
+
+def _if_match(if_match: Annotated[str | None, Header()] = None) -> int | None:
+    return parse_if_match(if_match)
+
+
+IfMatchVersion = Annotated[int | None, Depends(_if_match)]
+
+
+def _reason(
+    x_graylane_reason: Annotated[
+        str | None, Header(description="Why: recorded in the audit log with the change.")
+    ] = None,
+) -> str | None:
+    return x_graylane_reason.strip() or None if x_graylane_reason else None
+
+
+Reason = Annotated[str | None, Depends(_reason)]

@@ -1,0 +1,118 @@
+"""The OpenFeature Remote Evaluation Protocol (OFREP) 0.3.0, evaluated on the replica's
+in-memory snapshot with the same core the SDK runs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from graylane.core import ErrorCode, Evaluation, evaluate
+from graylane_server.configs.http import etag_matches
+from graylane_server.deps import RuntimeDep, SdkClient
+from graylane_server.sdk.endpoints import served
+
+router = APIRouter(prefix="/ofrep/v1", tags=["ofrep"])
+STREAM_PATH = "/api/v1/sdk/stream"
+
+
+class _BadRequest(Exception):
+    def __init__(self, code: ErrorCode, details: str) -> None:
+        self.code = code
+        self.details = details
+
+
+async def _context(request: Request) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.body() or b"null")
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise _BadRequest(ErrorCode.PARSE_ERROR, f"the body is not valid JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise _BadRequest(ErrorCode.INVALID_CONTEXT, 'the body must be {"context": {...}}')
+    context = body.get("context", {})
+    if not isinstance(context, dict):
+        raise _BadRequest(ErrorCode.INVALID_CONTEXT, "`context` must be an object")
+    key = context.get("targetingKey")
+    if key is not None and not isinstance(key, str):
+        raise _BadRequest(ErrorCode.INVALID_CONTEXT, "`targetingKey` must be a string")
+    return context
+
+
+def _success(result: Evaluation) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "key": result.flag_key,
+        "reason": str(result.reason),
+        "value": result.value,
+    }
+    if result.variant is not None:
+        out["variant"] = result.variant
+    out["metadata"] = {} if result.rule is None else {"rule": result.rule}
+    return out
+
+
+def _failure(key: str | None, code: ErrorCode, details: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"errorCode": str(code), "errorDetails": details}
+    if key is not None:
+        out = {"key": key, **out}
+    return out
+
+
+@router.post(
+    "/evaluate/flags/{key}",
+    responses={
+        200: {"description": "The flag's value, variant and reason."},
+        400: {"description": "The request or its context is malformed."},
+        404: {"description": "No such flag (`FLAG_NOT_FOUND`)."},
+        401: {"description": "No or unknown token."},
+        403: {"description": "Not an SDK token."},
+    },
+)
+async def evaluate_flag(
+    key: str, request: Request, client: SdkClient, runtime: RuntimeDep
+) -> JSONResponse:
+    """Evaluate one flag for the context in the body."""
+    try:
+        context = await _context(request)
+    except _BadRequest as exc:
+        return JSONResponse(_failure(key, exc.code, exc.details), status_code=400)
+    result = evaluate(served(runtime, client.environment).snapshot, key, context)
+    if result.error_code is ErrorCode.FLAG_NOT_FOUND:
+        return JSONResponse(
+            _failure(key, ErrorCode.FLAG_NOT_FOUND, f"flag {key!r} was not found"), status_code=404
+        )
+    return JSONResponse(_success(result))
+
+
+@router.post(
+    "/evaluate/flags",
+    responses={
+        200: {"description": "Every flag evaluated, with an ETag for `If-None-Match`."},
+        304: {"description": "Neither the flags nor the context changed."},
+        400: {"description": "The request or its context is malformed."},
+        401: {"description": "No or unknown token."},
+        403: {"description": "Not an SDK token."},
+    },
+)
+async def evaluate_flags(request: Request, client: SdkClient, runtime: RuntimeDep) -> Response:
+    """Evaluate every flag for the context in the body. The ETag covers the flag
+    configuration and the context, so `If-None-Match` answers 304 only when both match."""
+    try:
+        context = await _context(request)
+    except _BadRequest as exc:
+        return JSONResponse(_failure(None, exc.code, exc.details), status_code=400)
+    config = served(runtime, client.environment)
+    digest = hashlib.sha256(config.etag.encode())
+    digest.update(json.dumps(context, sort_keys=True, default=str).encode())
+    etag = f'"{digest.hexdigest()[:32]}"'
+    if etag_matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers={"ETag": etag})
+    snapshot = config.snapshot
+    body = {
+        "flags": [_success(evaluate(snapshot, key, context)) for key in snapshot.flags],
+        "metadata": {"version": str(config.version), "environment": config.environment},
+        "eventStreams": [{"type": "sse", "endpoint": {"requestUri": STREAM_PATH}}],
+    }
+    return JSONResponse(body, headers={"ETag": etag})

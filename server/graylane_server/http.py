@@ -1,0 +1,23 @@
+"""Small helpers for endpoints that answer with documents and versions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Body
+from fastapi.responses import JSONResponse
+
+from graylane_server.versioning import etag
+
+JsonObject = dict[str, Any]
+
+DocumentBody = Body(
+    ...,
+    description="The shape of the flag document (contract 1); validated whole.",
+    openapi_examples={},
+)
+
+
+def versioned(body: Any, version: int, *, status_code: int = 200) -> JSONResponse:
+    """A JSON answer that carries its version as a strong ETag."""
+    return JSONResponse(body, status_code=status_code, headers={"ETag": etag(version)})

@@ -1,0 +1,73 @@
+"""What SDKs call: their environment's config, and a stream that says when it changed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Request, Response
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from graylane_server.configs.http import config_response
+from graylane_server.configs.store import ServedConfig
+from graylane_server.deps import RuntimeDep, SdkClient
+from graylane_server.errors import Unavailable, responses
+
+router = APIRouter(prefix="/api/v1/sdk", tags=["sdk"])
+
+
+def served(runtime: RuntimeDep, environment: str | None) -> ServedConfig:
+    assert environment is not None
+    config = runtime.store.get(environment)
+    if config is None:
+        raise Unavailable(f"the configuration of {environment!r} is not loaded yet")
+    return config
+
+
+@router.get(
+    "/config",
+    responses={
+        **responses(Unavailable),
+        200: {"description": "The resolved flag document for the token's environment."},
+        304: {"description": "Unchanged since the ETag in `If-None-Match`."},
+    },
+)
+async def get_config(request: Request, client: SdkClient, runtime: RuntimeDep) -> Response:
+    """The flag document resolved for the SDK token's environment, with a strong ETag
+    (`If-None-Match` answers 304) and gzip on request. Served from memory."""
+    return config_response(request, served(runtime, client.environment))
+
+
+def change_event(config: ServedConfig) -> ServerSentEvent:
+    # OFREP's event format, so generic OFREP providers can listen too.
+    data = {
+        "type": "refetchEvaluation",
+        "etag": config.etag,
+        "environment": config.environment,
+        "version": config.version,
+    }
+    return ServerSentEvent(data=json.dumps(data), id=str(config.version))
+
+
+@router.get("/stream", responses=responses(Unavailable))
+async def stream(request: Request, client: SdkClient, runtime: RuntimeDep) -> EventSourceResponse:
+    """Server-sent events: one at once with the current version, then one for every new
+    version of the environment's config. Comment pings keep idle connections alive."""
+    environment = client.environment
+    assert environment is not None
+    current = served(runtime, environment)
+    queue = runtime.store.subscribe(environment)
+
+    async def events() -> AsyncIterator[ServerSentEvent]:
+        try:
+            yield change_event(current)
+            while True:
+                yield change_event(await queue.get())
+        finally:
+            runtime.store.unsubscribe(environment, queue)
+
+    return EventSourceResponse(
+        events(),
+        ping=runtime.settings.stream_heartbeat,
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

@@ -1,0 +1,63 @@
+"""Server settings, read from `GRAYLANE_*` environment variables.
+
+With none set the server runs on its embedded default: a SQLite file under `.graylane/`
+and an in-process bus instead of Redis.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_ENVIRONMENTS = ("development", "staging", "production")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GRAYLANE_", env_file=None, extra="ignore")
+
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; PostgreSQL in production. Unset: SQLite."
+    )
+    redis_url: str | None = Field(
+        default=None, description="Redis for fan-out, counters and locks. Unset: in-process."
+    )
+    data_dir: Path = Field(default=Path(".graylane"), description="Where the SQLite file lives.")
+    bootstrap_admin_token: SecretStr | None = Field(
+        default=None, description="Becomes an admin token on first start with no tokens."
+    )
+    migrate_on_start: bool | None = Field(
+        default=None,
+        description="Apply migrations at start. Unset: yes for SQLite, no for PostgreSQL "
+        "(run `graylane-server migrate` once per release instead).",
+    )
+    reconcile_interval: float = Field(
+        default=5.0, gt=0, description="Seconds between checks for missed change notices."
+    )
+    stream_heartbeat: float = Field(default=15.0, gt=0, description="Seconds between SSE pings.")
+    token_cache_ttl: float = Field(
+        default=60.0, ge=0, description="Seconds a verified token is trusted without the database."
+    )
+    max_body_bytes: int = Field(default=1_048_576, gt=0, description="Largest request body.")
+    log_level: str = "info"
+    log_json: bool = True
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_driver(cls, url: str | None) -> str | None:
+        # Plain postgresql:// URLs get the psycopg 3 driver rather than psycopg2.
+        if url and url.startswith(("postgresql://", "postgres://")):
+            return "postgresql+psycopg://" + url.split("://", 1)[1]
+        return url or None
+
+    @cached_property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'graylane.db').resolve()}"
+
+    @property
+    def embedded(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
