@@ -23,7 +23,11 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# The suite runs against real PostgreSQL and Redis on this machine; ensure-services
+# starts (or installs) them first. GRAYLANE_TEST_DATABASE_URL / GRAYLANE_TEST_REDIS_URL
+# point it elsewhere.
 test: install
+	scripts/ensure-services
 	$(BIN)/pytest
 
 bench: install

@@ -14,7 +14,7 @@ def parse_instant(value: object) -> datetime | None:
     """An aware datetime from an RFC 3339 string (offset required) or an aware datetime."""
     if isinstance(value, datetime):
         return value if value.utcoffset() is not None else None
-    if type(value) is not str or _RFC3339.fullmatch(value) is None:
+    if not isinstance(value, str) or _RFC3339.fullmatch(value) is None:
         return None
     try:
         return datetime.fromisoformat(value.upper().replace("Z", "+00:00"))

@@ -33,7 +33,8 @@ from .model import (
 from .operators import OPERATORS, OperandError, describe, is_finite_number, is_number
 from .problems import DocumentError, Problem
 
-KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+KEY_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", re.ASCII)
+"""Flag, segment, environment and variant keys; use with fullmatch."""
 KEY_RULE = "letters, digits, '.', '_' and '-', starting with a letter or digit, at most 128"
 HUNDRED = Decimal(100)
 MAX_DECIMALS = 3
@@ -93,6 +94,16 @@ def json_type(value: object) -> str:
     return "null" if value is None else type(value).__name__
 
 
+def _non_negative_float(raw: object) -> float | None:
+    """A number at least 0 that fits a float (JSON integers can have 400 digits)."""
+    if not is_finite_number(raw) or cast(float, raw) < 0:
+        return None
+    try:
+        return float(cast(float, raw))
+    except OverflowError:
+        return None
+
+
 def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
@@ -145,7 +156,7 @@ class _Reader:
         return value
 
     def key(self, value: object, path: str, what: str) -> str | None:
-        if not isinstance(value, str) or not KEY_PATTERN.match(value):
+        if not isinstance(value, str) or not KEY_PATTERN.fullmatch(value):
             self.report(path, f"invalid {what} {value!r}: use {KEY_RULE} characters")
             return None
         return value
@@ -557,12 +568,19 @@ class _Reader:
             return None
         return tuple(stages)
 
+    def non_negative(self, raw: object, path: str) -> float | None:
+        value = _non_negative_float(raw)
+        if value is None:
+            self.report(path, "expected a number, at least 0")
+        return value
+
     def duration(self, raw: object, path: str) -> float | None:
         if raw is None:
             return None
-        if is_number(raw) and cast(float, raw) >= 0:
-            return float(cast(float, raw))
-        seconds = parse_duration(raw) if isinstance(raw, str) else None
+        if is_number(raw):
+            seconds = _non_negative_float(raw)
+        else:
+            seconds = parse_duration(raw) if isinstance(raw, str) else None
         if seconds is None:
             self.report(path, f"expected a duration like '30s', '10m' or '2h', got {raw!r}")
         return seconds
@@ -579,12 +597,11 @@ class _Reader:
             limits: dict[str, float | None] = {}
             for field in ("max", "warn"):
                 value = body.get(field)
-                if value is not None and (not is_number(value) or cast(float, value) < 0):
-                    self.report(_join(guard_path, field), "expected a number, at least 0")
-                    value = None
-                limits[field] = None if value is None else float(cast(float, value))
+                limits[field] = (
+                    None if value is None else self.non_negative(value, _join(guard_path, field))
+                )
             high, warn = limits["max"], limits["warn"]
-            if high is None and warn is None:
+            if "max" not in body and "warn" not in body:
                 self.report(guard_path, "a guard needs a `max` (roll back) or `warn` (pause) level")
             elif high is not None and warn is not None and warn >= high:
                 self.report(_join(guard_path, "warn"), "must be below `max`")

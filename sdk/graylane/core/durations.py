@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)", re.ASCII)
 _WHOLE = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+", re.ASCII)
@@ -25,7 +26,7 @@ def format_duration(seconds: float) -> str:
         size = _SECONDS[unit]
         if seconds >= size and seconds % size == 0:
             return f"{int(seconds // size)}{unit}"
-    millis = seconds * 1000
-    if seconds < 1 and millis == int(millis):
-        return f"{int(millis)}ms"
-    return f"{seconds:f}".rstrip("0").rstrip(".") + "s"
+    exact = Decimal(repr(seconds))
+    if seconds < 1 and (exact * 1000) == (exact * 1000).to_integral_value():
+        return f"{int(exact * 1000)}ms"
+    return format(exact.normalize(), "f") + "s"

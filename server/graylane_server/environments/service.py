@@ -33,7 +33,7 @@ def _public(row: Environment) -> dict[str, object]:
 def create(
     session: Session, *, actor: str, key: str, name: str | None, protected: bool
 ) -> Environment:
-    if not KEY_PATTERN.match(key):
+    if not KEY_PATTERN.fullmatch(key):
         raise InvalidDocument([Problem("key", f"invalid environment key {key!r}: use {KEY_RULE}")])
     if session.scalars(select(Environment.id).where(Environment.key == key)).first() is not None:
         raise Conflict(f"environment {key!r} already exists")
