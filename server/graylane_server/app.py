@@ -29,6 +29,7 @@ from graylane_server.segments.endpoints import router as segments_router
 from graylane_server.settings import Settings
 from graylane_server.state.endpoints import router as state_router
 from graylane_server.tokens.endpoints import router as tokens_router
+from graylane_server.usage.endpoints import router as usage_router
 
 log = structlog.get_logger(__name__)
 
@@ -122,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         evaluate_router,
         sdk_router,
         ofrep_router,
+        usage_router,
     ):
         app.include_router(router)
     app.add_middleware(MetricsMiddleware, metrics=runtime.metrics)

@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -145,4 +146,25 @@ class AuditRow(Base):
         Index("ix_audit_target", "target_type", "target_key"),
         Index("ix_audit_actor", "actor"),
         Index("ix_audit_at", "at"),
+    )
+
+
+class MetricCountRow(Base):
+    """SDK counts in 10-second buckets, for the embedded default (Redis holds them
+    otherwise)."""
+
+    __tablename__ = "metric_counts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    environment: Mapped[str] = mapped_column(String(128))
+    flag: Mapped[str] = mapped_column(String(128))
+    bucket: Mapped[int] = mapped_column(BigInteger)
+    """Start of the bucket, in Unix seconds."""
+    series: Mapped[str] = mapped_column(String(400))
+    """`v|variant` for evaluations, `e|group|variant|event` for events."""
+    count: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        UniqueConstraint("environment", "flag", "bucket", "series", name="uq_metric_counts"),
+        Index("ix_metric_counts_window", "environment", "flag", "bucket"),
     )

@@ -23,6 +23,7 @@ from graylane_server.ops.metrics import ServerMetrics
 from graylane_server.settings import Settings
 from graylane_server.tokens import service as tokens
 from graylane_server.tokens.auth import Authenticator
+from graylane_server.usage.store import RedisUsageStore, SqlUsageStore, UsageStore
 
 log = structlog.get_logger(__name__)
 
@@ -40,6 +41,7 @@ class Runtime:
     store: ConfigStore
     auth: Authenticator
     metrics: ServerMetrics
+    usage: UsageStore
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -56,6 +58,9 @@ class Runtime:
             store=ConfigStore(sessions),
             auth=Authenticator(sessions, settings.token_cache_ttl),
             metrics=ServerMetrics(),
+            usage=RedisUsageStore(settings.redis_url)
+            if settings.redis_url
+            else SqlUsageStore(sessions),
         )
         runtime.metrics.watch_streams(runtime.store.stream_count)
         return runtime

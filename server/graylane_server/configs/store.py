@@ -89,7 +89,7 @@ class ConfigStore:
             self._wanted.clear()
             try:
                 await self.refresh()
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - keep serving what we have; retry next tick
                 log.warning("config.refresh_failed", error=str(exc))
 
     def _build_stale(self, current: dict[str, int]) -> list[ServedConfig]:

@@ -31,7 +31,7 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
     try:
         await run_in_threadpool(ping)
         checks["database"] = "ok"
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure means not ready
         checks["database"] = f"unreachable: {type(exc).__name__}"
     checks["configs"] = "ok" if runtime.store.versions() else "not loaded"
     ready = all(v == "ok" for v in checks.values())

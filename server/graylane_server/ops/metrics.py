@@ -38,6 +38,12 @@ class ServerMetrics:
             ["environment"],
             registry=self.registry,
         )
+        self.sdk_dropped = Counter(
+            "graylane_sdk_dropped_counts_total",
+            "Counts SDKs dropped because their buffers were full, by environment.",
+            ["environment"],
+            registry=self.registry,
+        )
         self.streams = Gauge(
             "graylane_sse_streams", "Connected SDK streams.", registry=self.registry
         )
