@@ -86,7 +86,7 @@ TokenFactory = Callable[..., str]
 
 @pytest.fixture
 def make_token(admin: httpx.Client) -> TokenFactory:
-    """Mint a token through the API: `make_token(role="editor")` or `make_token(sdk="production")`."""
+    """Mint a token through the API: `make_token(role="editor")`, `make_token(sdk="production")`."""
 
     def make(*, role: str | None = None, sdk: str | None = None) -> str:
         body = {"kind": "sdk", "environment": sdk} if sdk else {"kind": "admin", "role": role}

@@ -154,7 +154,7 @@ def rollout(
     return serve
 
 
-def case(  # noqa: PLR0917 - the expectation reads best positionally
+def case(
     name: str,
     document: Json,
     flag: str,
