@@ -30,6 +30,7 @@ from graylane_server.settings import Settings
 from graylane_server.state.endpoints import router as state_router
 from graylane_server.tokens.endpoints import router as tokens_router
 from graylane_server.usage.endpoints import router as usage_router
+from graylane_server.users.endpoints import router as users_router
 
 log = structlog.get_logger(__name__)
 
@@ -124,6 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sdk_router,
         ofrep_router,
         usage_router,
+        users_router,
     ):
         app.include_router(router)
     app.add_middleware(MetricsMiddleware, metrics=runtime.metrics)

@@ -13,6 +13,7 @@ from graylane_server.errors import GraylaneError
 from graylane_server.settings import Settings
 from graylane_server.tokens import service as tokens
 from graylane_server.tokens.principal import Role
+from graylane_server.users import service as users
 
 app = typer.Typer(
     help="The Graylane server. Settings come from GRAYLANE_* environment variables; with none "
@@ -23,6 +24,8 @@ app = typer.Typer(
 )
 token_app = typer.Typer(help="Mint admin and SDK tokens.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
+user_app = typer.Typer(help="Manage people who sign in to the admin UI.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
 
 
 @app.command()
@@ -91,6 +94,28 @@ def token_create(
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(1) from exc
     typer.echo(secret)
+
+
+@user_app.command("create")
+def user_create(
+    username: Annotated[str, typer.Option(help="Sign-in name.")],
+    role: Annotated[Role, typer.Option(help="What the user may do.")],
+    password: Annotated[
+        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, help="Password.")
+    ],
+) -> None:
+    """Create a user (the password is prompted for when not given)."""
+    settings = Settings()
+    engine = db.create_db_engine(settings)
+    if settings.embedded:
+        db.migrate(engine)
+    try:
+        with db.transaction(db.session_factory(engine)) as session:
+            users.create(session, actor="cli", username=username, password=password, role=role)
+    except GraylaneError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"created {role} {username}")
 
 
 def main() -> None:

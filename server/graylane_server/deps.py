@@ -27,7 +27,9 @@ def get_session(runtime: RuntimeDep) -> Iterator[Session]:
         yield session
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": commit before the response is sent, so a client that reads right
+# after a write sees it, and a failed commit is the response, not a log line.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 async def get_principal(request: Request, runtime: RuntimeDep) -> Principal:
