@@ -271,10 +271,10 @@ def test_min_stage_duration_takes_a_duration_or_seconds(written: object, seconds
 
 
 def test_a_guard_may_have_only_a_warn_level() -> None:
-    document = parse_document(guard_doc({"metric": "latency_p99", "warn": 0.5}))
+    document = parse_document(guard_doc({"metric": "timeout_rate", "warn": 0.5}))
     ramp = document.flags["f"].environments["production"].ramp
     assert ramp is not None
-    assert ramp.guards == (Guard(metric="latency_p99", warn=0.5),)
+    assert ramp.guards == (Guard(metric="timeout_rate", warn=0.5),)
 
 
 def test_no_guards_is_allowed() -> None:
@@ -442,7 +442,7 @@ RICH: dict[str, Any] = {
                         "min_samples": 0,
                         "guards": [
                             {"metric": "error_rate", "max": 0.01, "warn": 0.005},
-                            {"metric": "latency_p99", "warn": 2},
+                            {"metric": "timeout_rate", "warn": 2},
                         ],
                         "auto_advance": False,
                         "on_breach": "step_back",
@@ -1323,13 +1323,13 @@ SINGLE_PROBLEMS = [
     case(
         guard_doc({"metric": "error_rate", "max": 0.01, "limit": 1}),
         f"{G}.limit",
-        "unknown field; expected one of: metric, max, warn",
+        "unknown field; expected one of: kind, metric, max, warn, name, query, url",
         "guard-typo",
     ),
     case(
         guard_doc({"max": 0.01}),
         f"{G}.metric",
-        "expected a string, got null",
+        "required by a guard of kind 'absolute'",
         "guard-metric-missing",
     ),
     case(

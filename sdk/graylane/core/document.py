@@ -22,6 +22,7 @@ from .model import (
     Flag,
     FlagEnvironment,
     Guard,
+    GuardKind,
     JsonValue,
     RampPlan,
     Rollout,
@@ -48,6 +49,7 @@ _SERVE_FIELDS = ("variant", "rollout", "otherwise")
 _ROLLOUT_FIELDS = ("percentage", "bucket_by", "variants")
 _SEGMENT_FIELDS = ("description", "include", "exclude", "when")
 _RAMP_FIELDS = (
+    "approval_above",
     "stages",
     "min_stage_duration",
     "min_samples",
@@ -55,7 +57,9 @@ _RAMP_FIELDS = (
     "auto_advance",
     "on_breach",
 )
-_GUARD_FIELDS = ("metric", "max", "warn")
+_GUARD_FIELDS = ("kind", "metric", "max", "warn", "name", "query", "url")
+_GUARD_KINDS = ("absolute", "relative", "prometheus", "webhook")
+_RATE_SUFFIX = "_rate"
 _ON_BREACH = ("rollback", "step_back")
 _DEFAULT_VARIANTS: tuple[tuple[str, JsonValue], ...] = (("on", True), ("off", False))
 
@@ -523,6 +527,15 @@ class _Reader:
         auto_advance = self.boolean(
             body.get("auto_advance", defaults.auto_advance), _join(path, "auto_advance")
         )
+        approval_above = None
+        if body.get("approval_above") is not None:
+            approval_above = self.decimal(
+                body["approval_above"],
+                _join(path, "approval_above"),
+                low=Decimal(0),
+                high=HUNDRED,
+                what="percentage",
+            )
         on_breach = body.get("on_breach", defaults.on_breach)
         if on_breach not in _ON_BREACH:
             self.report(_join(path, "on_breach"), f"expected one of: {', '.join(_ON_BREACH)}")
@@ -536,6 +549,7 @@ class _Reader:
             guards=guards,
             auto_advance=auto_advance,
             on_breach=cast(Literal["rollback", "step_back"], on_breach),
+            approval_above=approval_above,
         )
 
     def stages(
@@ -587,27 +601,60 @@ class _Reader:
 
     def guards(self, raw: object, path: str) -> tuple[Guard, ...]:
         items = self.sequence(raw, path)
-        guards: list[Guard] = []
-        for index, item in enumerate(items or ()):
-            guard_path = f"{path}[{index}]"
-            body = self.mapping(item, guard_path, _GUARD_FIELDS)
-            if body is None:
-                continue
-            metric = self.string(body.get("metric"), _join(guard_path, "metric"))
-            limits: dict[str, float | None] = {}
-            for field in ("max", "warn"):
-                value = body.get(field)
-                limits[field] = (
-                    None if value is None else self.non_negative(value, _join(guard_path, field))
-                )
-            high, warn = limits["max"], limits["warn"]
-            if "max" not in body and "warn" not in body:
-                self.report(guard_path, "a guard needs a `max` (roll back) or `warn` (pause) level")
-            elif high is not None and warn is not None and warn >= high:
-                self.report(_join(guard_path, "warn"), "must be below `max`")
-            if metric is not None:
-                guards.append(Guard(metric=metric, max=high, warn=warn))
-        return tuple(guards)
+        guards = (self.guard(item, f"{path}[{i}]") for i, item in enumerate(items or ()))
+        return tuple(g for g in guards if g is not None)
+
+    def guard(self, raw: object, path: str) -> Guard | None:
+        body = self.mapping(raw, path, _GUARD_FIELDS)
+        if body is None:
+            return None
+        kind = body.get("kind", "absolute")
+        if kind not in _GUARD_KINDS:
+            self.report(_join(path, "kind"), f"expected one of: {', '.join(_GUARD_KINDS)}")
+            return None
+        text: dict[str, str | None] = {}
+        for field in ("metric", "name", "query", "url"):
+            text[field] = (
+                None if body.get(field) is None else self.string(body[field], _join(path, field))
+            )
+        needed = {
+            "absolute": "metric",
+            "relative": "metric",
+            "prometheus": "query",
+            "webhook": "name",
+        }
+        if body.get(needed[kind]) is None:
+            self.report(_join(path, needed[kind]), f"required by a guard of kind {kind!r}")
+        metric = text["metric"]
+        if metric is not None and not metric.endswith(_RATE_SUFFIX):
+            self.report(
+                _join(path, "metric"),
+                "a metric is `<event>_rate`: that event over `request` events, e.g. error_rate",
+            )
+        if text["name"] is not None and not KEY_PATTERN.fullmatch(text["name"]):
+            self.report(_join(path, "name"), f"use {KEY_RULE} characters")
+        limits = {
+            field: None
+            if body.get(field) is None
+            else self.non_negative(body[field], _join(path, field))
+            for field in ("max", "warn")
+        }
+        high, warn = limits["max"], limits["warn"]
+        if kind != "webhook" and "max" not in body and "warn" not in body:
+            self.report(path, "a guard needs a `max` (roll back) or `warn` (pause) level")
+        elif high is not None and warn is not None and warn >= high:
+            self.report(_join(path, "warn"), "must be below `max`")
+        if kind == "absolute" and high is not None and high > 1:
+            self.report(_join(path, "max"), "a rate is at most 1 (0.01 is 1%)")
+        return Guard(
+            kind=cast(GuardKind, kind),
+            metric=metric,
+            max=high,
+            warn=warn,
+            name=text["name"],
+            query=text["query"],
+            url=text["url"],
+        )
 
 
 # --- writing ------------------------------------------------------------------------------
@@ -644,13 +691,13 @@ def _dump_serve(serve: Serve) -> dict[str, JsonValue]:
 def _dump_ramp(ramp: RampPlan) -> dict[str, JsonValue]:
     guards: list[JsonValue] = []
     for guard in ramp.guards:
-        item: dict[str, JsonValue] = {"metric": guard.metric}
-        if guard.max is not None:
-            item["max"] = guard.max
-        if guard.warn is not None:
-            item["warn"] = guard.warn
+        item: dict[str, JsonValue] = {} if guard.kind == "absolute" else {"kind": guard.kind}
+        for field in ("metric", "max", "warn", "name", "query", "url"):
+            value = getattr(guard, field)
+            if value is not None:
+                item[field] = value
         guards.append(item)
-    return {
+    out: dict[str, JsonValue] = {
         "stages": [_number(s) for s in ramp.stages],
         "min_stage_duration": format_duration(ramp.min_stage_duration),
         "min_samples": ramp.min_samples,
@@ -658,6 +705,9 @@ def _dump_ramp(ramp: RampPlan) -> dict[str, JsonValue]:
         "auto_advance": ramp.auto_advance,
         "on_breach": ramp.on_breach,
     }
+    if ramp.approval_above is not None:
+        out["approval_above"] = _number(ramp.approval_above)
+    return out
 
 
 def _dump_environment(env: FlagEnvironment) -> dict[str, JsonValue]:

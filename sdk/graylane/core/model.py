@@ -50,11 +50,39 @@ class Rule:
     segment: str | None = None
 
 
+GuardKind = Literal["absolute", "relative", "prometheus", "webhook"]
+
+
 @dataclass(frozen=True, slots=True)
 class Guard:
-    metric: str
+    """A health check on a ramp.
+
+    - `absolute`: the exposed group's `metric` (`error_rate` = `error` events over
+      `request` events) must stay below `max`;
+    - `relative`: the exposed group's rate may exceed the unexposed group's by at most
+      `max` (0.5 = 50% worse);
+    - `prometheus`: the value of `query` must stay below `max`;
+    - `webhook`: an alerting system trips it by name (`POST /api/v1/guards/webhook/...`).
+
+    `warn` is a lower level that pauses automatic advance instead of rolling back.
+    """
+
+    kind: GuardKind = "absolute"
+    metric: str | None = None
     max: float | None = None
     warn: float | None = None
+    name: str | None = None
+    query: str | None = None
+    url: str | None = None
+
+    @property
+    def label(self) -> str:
+        """How the audit log and the UI name the guard (`guard:<label>`)."""
+        if self.name:
+            return self.name
+        if self.kind in ("absolute", "relative"):
+            return f"{self.metric}" if self.kind == "absolute" else f"{self.metric}-relative"
+        return self.kind
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +94,8 @@ class RampPlan:
     guards: tuple[Guard, ...] = (Guard(metric="error_rate", max=0.001),)
     auto_advance: bool = True
     on_breach: Literal["rollback", "step_back"] = "rollback"
+    approval_above: Decimal | None = None
+    """In a protected environment, advancing past this percentage needs a release manager."""
 
 
 @dataclass(frozen=True, slots=True)
