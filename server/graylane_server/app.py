@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from graylane.core import Problem
 from graylane_server import __version__
@@ -22,6 +23,7 @@ from graylane_server.evaluation.ofrep import router as ofrep_router
 from graylane_server.flags.endpoints import router as flags_router
 from graylane_server.logging import configure as configure_logging
 from graylane_server.ops.endpoints import router as ops_router
+from graylane_server.ops.limits import BodySizeLimit
 from graylane_server.ops.metrics import MetricsMiddleware
 from graylane_server.runtime import Runtime
 from graylane_server.sdk.endpoints import router as sdk_router
@@ -66,6 +68,20 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(GraylaneError)
     async def _domain(_: Request, exc: GraylaneError) -> JSONResponse:
         return render(exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # Routing errors (no such path, method not allowed) in the same shape as ours.
+        codes = {404: "not_found", 405: "method_not_allowed"}
+        message = {
+            404: f"no endpoint {request.url.path}",
+            405: f"{request.method} is not allowed on {request.url.path}",
+        }.get(exc.status_code, str(exc.detail))
+        return JSONResponse(
+            {"error": {"code": codes.get(exc.status_code, "http_error"), "message": message}},
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -128,5 +144,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         users_router,
     ):
         app.include_router(router)
-    app.add_middleware(MetricsMiddleware, metrics=runtime.metrics)
+    app.add_middleware(MetricsMiddleware, metrics=runtime.metrics, access_log=settings.access_log)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app

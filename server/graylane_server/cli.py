@@ -47,6 +47,7 @@ def serve(
         port=port,
         workers=workers,
         access_log=False,
+        log_config=None,  # our structured logging handles uvicorn's loggers too
         log_level=settings.log_level,
         proxy_headers=True,
     )

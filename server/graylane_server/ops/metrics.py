@@ -6,8 +6,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = structlog.get_logger("graylane.access")
 
 
 class ServerMetrics:
@@ -56,9 +59,10 @@ class MetricsMiddleware:
     """Counts and times every request by its route template (not its raw path, which
     would make one series per flag key)."""
 
-    def __init__(self, app: ASGIApp, metrics: ServerMetrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: ServerMetrics, *, access_log: bool = False) -> None:
         self.app = app
         self.metrics = metrics
+        self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -78,7 +82,17 @@ class MetricsMiddleware:
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
             method = scope["method"]
+            elapsed = time.perf_counter() - start
             self.metrics.requests.labels(route, method, str(status)).inc()
-            self.metrics.latency.labels(route, method).observe(time.perf_counter() - start)
+            self.metrics.latency.labels(route, method).observe(elapsed)
             if status >= 500:
                 self.metrics.errors.labels(route).inc()
+            if self.access_log:
+                log.info(
+                    "request",
+                    method=method,
+                    route=route,
+                    path=scope["path"],
+                    status=status,
+                    ms=round(elapsed * 1000, 2),
+                )
