@@ -25,6 +25,7 @@ from graylane_server.logging import configure as configure_logging
 from graylane_server.ops.endpoints import router as ops_router
 from graylane_server.ops.limits import BodySizeLimit
 from graylane_server.ops.metrics import MetricsMiddleware
+from graylane_server.ramps.endpoints import router as ramps_router
 from graylane_server.runtime import Runtime
 from graylane_server.sdk.endpoints import router as sdk_router
 from graylane_server.segments.endpoints import router as segments_router
@@ -33,6 +34,7 @@ from graylane_server.state.endpoints import router as state_router
 from graylane_server.tokens.endpoints import router as tokens_router
 from graylane_server.usage.endpoints import router as usage_router
 from graylane_server.users.endpoints import router as users_router
+from graylane_server.webhooks.endpoints import router as webhooks_router
 
 log = structlog.get_logger(__name__)
 
@@ -142,6 +144,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ofrep_router,
         usage_router,
         users_router,
+        ramps_router,
+        webhooks_router,
     ):
         app.include_router(router)
     app.add_middleware(MetricsMiddleware, metrics=runtime.metrics, access_log=settings.access_log)

@@ -26,7 +26,10 @@ def migrations_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "migrations"
 
 
-def create_db_engine(settings: Settings) -> Engine:
+def create_db_engine(settings: Settings, *, readonly: bool = False) -> Engine:
+    """The engine for the configured database. On SQLite, `readonly` gives an engine whose
+    transactions begin deferred: under WAL, readers then neither wait for the writer nor
+    hold it up. (Writers begin IMMEDIATE, see below.) On PostgreSQL both are the same."""
     url = settings.effective_database_url
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
@@ -45,9 +48,9 @@ def create_db_engine(settings: Settings) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        # Take the write lock up front: two deferred transactions that both read and then
-        # write would otherwise deadlock, and SQLite fails one of them at once.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers take the write lock up front: two deferred transactions that both read
+        # and then write would otherwise deadlock, and SQLite fails one of them at once.
+        connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
     return engine
 

@@ -168,3 +168,80 @@ class MetricCountRow(Base):
         UniqueConstraint("environment", "flag", "bucket", "series", name="uq_metric_counts"),
         Index("ix_metric_counts_window", "environment", "flag", "bucket"),
     )
+
+
+class RampRow(Base):
+    """Where a flag's ramp stands in one environment; the plan itself is the `ramp` block
+    of the flag's definition."""
+
+    __tablename__ = "ramps"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    flag: Mapped[str] = mapped_column(String(128), ForeignKey("flags.key", ondelete="CASCADE"))
+    environment: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16))
+    stage: Mapped[int] = mapped_column(Integer)
+    percentage: Mapped[str] = mapped_column(String(16))
+    """Exact decimal text, like the document's."""
+    stage_started_at: Mapped[datetime]
+    started_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    reason: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer)
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+    __table_args__ = (UniqueConstraint("flag", "environment", name="uq_ramps_flag_env"),)
+
+
+class LeaseRow(Base):
+    """A fenced lease: who may act alone (the ramp controller), until when, and a fence
+    number that grows with every new holder so a stale holder's writes are refused."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    fence: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[datetime]
+
+
+class GuardAlertRow(Base):
+    """Alerts from outside (Alertmanager and the like) that trip webhook guards by name."""
+
+    __tablename__ = "guard_alerts"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    firing: Mapped[bool] = mapped_column(Boolean)
+    detail: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime]
+
+
+class WebhookRow(Base):
+    __tablename__ = "webhooks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    secret: Mapped[str] = mapped_column(String(128))
+    """HMAC key for the signature header; shown once, like a token."""
+    events: Mapped[dict[str, Any]]
+    """{"events": [...]}: which notices to send; empty means all."""
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+
+
+class DeliveryRow(Base):
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    event: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16))
+    """pending, delivered or failed (gave up)."""
+    attempts: Mapped[int] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None]
+
+    __table_args__ = (Index("ix_deliveries_due", "status", "next_attempt_at"),)

@@ -20,6 +20,7 @@ from graylane_server.configs.bus import Bus, create_bus
 from graylane_server.configs.notices import publish_after_commit
 from graylane_server.configs.store import ConfigStore
 from graylane_server.ops.metrics import ServerMetrics
+from graylane_server.ramps.controller import Controller
 from graylane_server.settings import Settings
 from graylane_server.tokens import service as tokens
 from graylane_server.tokens.auth import Authenticator
@@ -37,30 +38,49 @@ class Runtime:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
+    readers: sessionmaker[Session]
+    """For reads only: on SQLite they never wait for (or block) a writer."""
     bus: Bus
     store: ConfigStore
     auth: Authenticator
     metrics: ServerMetrics
     usage: UsageStore
+    controller: Controller
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
         engine = db.create_db_engine(settings)
         sessions = db.session_factory(engine)
+        readers = (
+            db.session_factory(db.create_db_engine(settings, readonly=True))
+            if settings.embedded
+            else sessions
+        )
         bus = create_bus(settings.redis_url)
+        usage: UsageStore = (
+            RedisUsageStore(settings.redis_url)
+            if settings.redis_url
+            else SqlUsageStore(sessions, readers)
+        )
         publish_after_commit(sessions, bus)
         runtime = cls(
             settings=settings,
             engine=engine,
             sessions=sessions,
+            readers=readers,
             bus=bus,
-            store=ConfigStore(sessions),
-            auth=Authenticator(sessions, settings.token_cache_ttl),
+            store=ConfigStore(readers),
+            auth=Authenticator(readers, settings.token_cache_ttl),
             metrics=ServerMetrics(),
-            usage=RedisUsageStore(settings.redis_url)
-            if settings.redis_url
-            else SqlUsageStore(sessions),
+            usage=usage,
+            controller=Controller(
+                sessions,
+                readers,
+                usage,
+                interval=settings.controller_interval,
+                prometheus_url=settings.prometheus_url,
+            ),
         )
         runtime.metrics.watch_streams(runtime.store.stream_count)
         return runtime
@@ -73,6 +93,7 @@ class Runtime:
             asyncio.create_task(
                 self.store.run(self.settings.reconcile_interval), name="graylane-configs"
             ),
+            asyncio.create_task(self.controller.run(), name="graylane-controller"),
         ]
         log.info(
             "server.started",
@@ -88,7 +109,11 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self.bus.close()
+        await run_in_threadpool(self.controller.close)
         self.engine.dispose()
+        readers_bind = self.readers.kw.get("bind")
+        if readers_bind is not None and readers_bind is not self.engine:
+            readers_bind.dispose()
 
     async def on_message(self, message: dict[str, Any]) -> None:
         kind = message.get("type")

@@ -41,6 +41,12 @@ class Settings(BaseSettings):
         default=60.0, ge=0, description="Seconds a verified token is trusted without the database."
     )
     max_body_bytes: int = Field(default=1_048_576, gt=0, description="Largest request body.")
+    controller_interval: float = Field(
+        default=5.0, gt=0, description="Seconds between ramp controller ticks."
+    )
+    prometheus_url: str | None = Field(
+        default=None, description="Prometheus for `prometheus` guards that name no url."
+    )
     access_log: bool = Field(default=False, description="Log every request (no headers).")
     log_level: str = "info"
     log_json: bool = True

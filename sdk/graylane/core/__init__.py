@@ -5,7 +5,7 @@ server both evaluate with this package, so they can never disagree.
 """
 
 from .bucketing import BUCKETS, bucket, threshold
-from .document import dump_document, parse_document
+from .document import dump_document, parse_document, parse_ramp
 from .evaluation import ErrorCode, Evaluation, Reason
 from .explain import Explanation, explain
 from .model import Document, Flag, FlagEnvironment, JsonValue, RampPlan, Rollout, Rule, Segment
@@ -36,6 +36,7 @@ __all__ = [
     "evaluate",
     "explain",
     "parse_document",
+    "parse_ramp",
     "resolve",
     "threshold",
 ]

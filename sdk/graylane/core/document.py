@@ -73,6 +73,15 @@ def parse_document(data: object) -> Document:
     return document
 
 
+def parse_ramp(data: object, path: str = "ramp") -> RampPlan:
+    """A ramp block on its own (as stored in a flag's environment configuration)."""
+    reader = _Reader()
+    plan = reader.ramp(data, path)
+    if reader.problems or plan is None:
+        raise DocumentError(reader.problems or [Problem(path, "not a ramp plan")])
+    return plan
+
+
 def dump_document(document: Document) -> dict[str, JsonValue]:
     """The document as plain JSON-ready data, explicit about every default it relies on."""
     out: dict[str, JsonValue] = {

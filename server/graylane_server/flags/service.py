@@ -14,6 +14,7 @@ from graylane_server.configs.notices import bump_versions, environment_keys
 from graylane_server.errors import NotFound
 from graylane_server.flags import repository
 from graylane_server.models import FlagRow, utcnow
+from graylane_server.ramps.ownership import keep_owned
 from graylane_server.segments import repository as segments
 
 
@@ -52,7 +53,7 @@ def put(
     """Create or replace a flag. Returns the row and whether anything changed."""
     row = repository.get(session, key, for_update=True)
     versioning.check(f"flag {key!r}", None if row is None else row.version, expected_version)
-    canonical = validate(session, key, definition, prefix=f"flags.{key}")
+    canonical = validate(session, key, keep_owned(session, key, definition), prefix=f"flags.{key}")
     return write(session, actor=actor, key=key, row=row, definition=canonical, reason=reason)
 
 
@@ -71,6 +72,7 @@ def put_environment(
     versioning.check(f"flag {key!r}", row.version, expected_version)
     definition = copy.deepcopy(row.definition)
     definition.setdefault("environments", {})[environment] = config
+    definition = keep_owned(session, key, definition)
     canonical = validate(session, key, definition, prefix=f"flags.{key}.environments.{environment}")
     return write(
         session,
@@ -158,9 +160,11 @@ def store(
     reason: str | None,
     environment: str | None = None,
     action: str | None = None,
+    audit: bool = True,
 ) -> tuple[FlagRow, list[str]]:
     """Write and audit one flag; returns the environments whose SDKs see a difference,
-    for the caller to announce (once, for a whole batch)."""
+    for the caller to announce (once, for a whole batch). `audit=False` is for callers
+    that record the change in their own words (a ramp transition)."""
     before = None if row is None else row.definition
     affected = catalog.affected_environments(before, definition, environment_keys(session))
     if row is None:
@@ -170,6 +174,8 @@ def store(
         row.definition = definition
         row.updated_at = utcnow()
     session.flush()
+    if not audit:
+        return row, affected
     record(
         session,
         actor=actor,

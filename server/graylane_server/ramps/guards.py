@@ -121,8 +121,11 @@ def _relative(guard: Guard, counts: StageCounts, min_samples: int, alpha: float)
     n_x, n_u = counts.exposed.requests, counts.unexposed.requests
     k_x, k_u = counts.exposed.events.get(event, 0), counts.unexposed.events.get(event, 0)
     rate_x, rate_u = counts.exposed.rate(event), counts.unexposed.rate(event)
-    # Add-one smoothing keeps the ratio finite and calm while errors are rare.
-    ratio = ((k_x + 1) / (n_x + 1)) / ((k_u + 1) / (n_u + 1))
+    # Shrink the exposed rate towards the control rate by one pseudo-error's worth of
+    # exposure, so a handful of requests with no (or one) error reads as "like control",
+    # not as infinitely better or worse.
+    control = (k_u + 1) / (n_u + 1)
+    ratio = ((k_x + 1) / (n_x + 1 / control)) / control
 
     def reading(status: Status, detail: str) -> Reading:
         return Reading(

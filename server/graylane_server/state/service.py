@@ -12,6 +12,7 @@ from graylane_server.audit.diff import json_diff
 from graylane_server.configs.notices import bump_versions, environment_keys
 from graylane_server.flags import repository as flag_rows
 from graylane_server.flags import service as flags
+from graylane_server.ramps.ownership import keep_owned
 from graylane_server.segments import repository as segment_rows
 from graylane_server.segments import service as segments
 
@@ -72,6 +73,14 @@ def apply(
     twice changes nothing the second time. With `prune`, what the document leaves out is
     deleted; without it, only created and updated."""
     environments = environment_keys(session)
+    if isinstance(raw, dict) and isinstance(raw.get("flags"), dict):
+        raw = {
+            **raw,
+            "flags": {
+                key: keep_owned(session, key, d) if isinstance(d, dict) else d
+                for key, d in raw["flags"].items()
+            },
+        }
     document = catalog.check(raw, environments)  # type: ignore[arg-type]
     wanted = catalog.canonical(document)
     flag_by_key = flag_rows.all_by_key(session)

@@ -78,8 +78,9 @@ class RedisUsageStore:
 
 
 class SqlUsageStore:
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: sessionmaker[Session], readers: sessionmaker[Session]) -> None:
         self._sessions = sessions
+        self._readers = readers
 
     def add(self, environment: str, at: float, counts: Iterable[Count]) -> None:
         bucket = bucket_of(at)
@@ -108,7 +109,7 @@ class SqlUsageStore:
     def read(
         self, environment: str, flag: str, since: float, until: float
     ) -> dict[int, Counter[str]]:
-        with self._sessions() as session:
+        with self._readers() as session:
             rows = session.execute(
                 select(MetricCountRow.bucket, MetricCountRow.series, MetricCountRow.count).where(
                     MetricCountRow.environment == environment,

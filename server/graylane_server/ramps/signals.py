@@ -1,0 +1,66 @@
+"""What guards read: SDK counts for the current stage, and signals from outside."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+
+import httpx
+import structlog
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from graylane.core.model import RampPlan
+from graylane_server.models import GuardAlertRow
+from graylane_server.ramps.guards import External, GroupCounts, StageCounts
+from graylane_server.usage.store import BUCKET_SECONDS, UsageStore
+
+log = structlog.get_logger(__name__)
+
+
+def stage_counts(
+    usage: UsageStore, environment: str, flag: str, stage_started_at: float, now: float
+) -> StageCounts:
+    """Counts since the stage began. Buckets are 10 s; the one the stage began in also
+    holds the previous stage's traffic, so counting starts at the next boundary."""
+    since = math.ceil(stage_started_at / BUCKET_SECONDS) * BUCKET_SECONDS
+    groups: defaultdict[str, Counter[str]] = defaultdict(Counter)
+    for counts in usage.read(environment, flag, since, now + BUCKET_SECONDS).values():
+        for series, count in counts.items():
+            parts = series.split("|")
+            if parts[0] == "e" and len(parts) == 4:
+                groups[parts[1]][parts[3]] += count
+    return StageCounts(
+        exposed=GroupCounts(dict(groups["exposed"])),
+        unexposed=GroupCounts(dict(groups["unexposed"])),
+    )
+
+
+def external(session: Session, plan: RampPlan, prometheus_url: str | None) -> External:
+    values: dict[str, float | None] = {}
+    firing: dict[str, bool] = {}
+    for guard in plan.guards:
+        if guard.kind == "prometheus":
+            values[guard.label] = query_prometheus(guard.url or prometheus_url, guard.query or "")
+        elif guard.kind == "webhook":
+            row = session.get(GuardAlertRow, guard.label)
+            firing[guard.label] = bool(row is not None and row.firing)
+    return External(values=values, firing=firing)
+
+
+def query_prometheus(url: str | None, query: str) -> float | None:
+    """The first sample of an instant query; None when there is no Prometheus, no data,
+    or no answer in two seconds (the guard is then inconclusive and holds)."""
+    if not url:
+        return None
+    try:
+        response = httpx.get(f"{url.rstrip('/')}/api/v1/query", params={"query": query}, timeout=2)
+        result = response.json()["data"]["result"]
+        return float(result[0]["value"][1]) if result else None
+    except (httpx.HTTPError, ValueError, KeyError, IndexError, TypeError) as exc:
+        log.warning("guard.prometheus_unavailable", url=url, error=str(exc))
+        return None
+
+
+def firing_alerts(session: Session) -> dict[str, bool]:
+    return {row.name: row.firing for row in session.scalars(select(GuardAlertRow))}
