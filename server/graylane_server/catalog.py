@@ -38,7 +38,8 @@ def check(raw: RawDocument, environments: Iterable[str], *, prefix: str = "") ->
         problems.extend(exc.problems)
     known = set(environments)
     names = f"environments are: {', '.join(sorted(known))}"
-    for key, flag in (raw.get("flags") or {}).items():
+    flags = raw.get("flags") if isinstance(raw, dict) else None
+    for key, flag in (flags if isinstance(flags, dict) else {}).items():
         envs = flag.get("environments") if isinstance(flag, dict) else None
         problems.extend(
             Problem(f"flags.{key}.environments.{env}", f"unknown environment {env!r}; {names}")
