@@ -77,6 +77,8 @@ def token_create(
         raise typer.BadParameter("give either --role ROLE or --sdk --env ENV")
     if sdk and env is None:
         raise typer.BadParameter("an SDK token needs --env ENV")
+    if not sdk and env is not None:
+        raise typer.BadParameter("an admin token is not bound to an environment: drop --env")
     settings = Settings()
     engine = db.create_db_engine(settings)
     if settings.embedded:

@@ -47,6 +47,7 @@ class Runtime:
     usage: UsageStore
     controller: Controller
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _loop: asyncio.AbstractEventLoop | None = None
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
@@ -63,7 +64,6 @@ class Runtime:
             if settings.redis_url
             else SqlUsageStore(sessions, readers)
         )
-        publish_after_commit(sessions, bus)
         runtime = cls(
             settings=settings,
             engine=engine,
@@ -83,9 +83,11 @@ class Runtime:
             ),
         )
         runtime.metrics.watch_streams(runtime.store.stream_count)
+        publish_after_commit(sessions, bus, local=runtime.on_message_threadsafe)
         return runtime
 
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         await run_in_threadpool(self._prepare_database)
         await self.store.refresh()
         self._tasks = [
@@ -114,6 +116,14 @@ class Runtime:
         readers_bind = self.readers.kw.get("bind")
         if readers_bind is not None and readers_bind is not self.engine:
             readers_bind.dispose()
+
+    def on_message_threadsafe(self, message: dict[str, Any]) -> None:
+        """`on_message` from any thread (commits happen in worker threads)."""
+        if message.get("type") == "token_revoked":
+            self.auth.forget(str(message.get("hash")))  # at once, before the reply goes out
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self.on_message(message)))
 
     async def on_message(self, message: dict[str, Any]) -> None:
         kind = message.get("type")

@@ -68,7 +68,7 @@ class LiveServer:
 
     def stop(self) -> None:
         self._server.should_exit = True
-        self._thread.join(timeout=10)
+        self._thread.join(timeout=60)  # a loaded machine can take a while to drain
 
 
 class ServerProcess:

@@ -3,7 +3,7 @@ replica hears of a version the database does not have yet, nor of one rolled bac
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import event, select, update
@@ -45,12 +45,20 @@ def environment_keys(session: Session) -> list[str]:
     return list(session.scalars(select(Environment.key).order_by(Environment.id)))
 
 
-def publish_after_commit(factory: sessionmaker[Session], bus: Bus) -> None:
-    """Wire a session factory so committed notices reach the bus."""
+def publish_after_commit(
+    factory: sessionmaker[Session],
+    bus: Bus,
+    local: Callable[[dict[str, Any]], None] | None = None,
+) -> None:
+    """Wire a session factory so committed notices reach the bus, and `local` at once:
+    this replica acts on its own changes without waiting for the round trip (and still
+    acts on them while Redis is away)."""
 
     @event.listens_for(factory, "after_commit")
     def _publish(session: Session) -> None:
         for message in session.info.pop(_PENDING, []):
+            if local is not None:
+                local(message)
             bus.publish(message)
 
     @event.listens_for(factory, "after_rollback")

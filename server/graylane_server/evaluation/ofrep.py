@@ -36,7 +36,8 @@ async def _context(request: Request) -> dict[str, Any]:
     if not isinstance(context, dict):
         raise _BadRequest(ErrorCode.INVALID_CONTEXT, "`context` must be an object")
     key = context.get("targetingKey")
-    if key is not None and not isinstance(key, str):
+    # Integers count as their decimal text (contract 2); anything else is a mistake.
+    if key is not None and not isinstance(key, str) and (type(key) is not int):
         raise _BadRequest(ErrorCode.INVALID_CONTEXT, "`targetingKey` must be a string")
     return context
 

@@ -14,7 +14,7 @@ from graylane_server.configs.notices import bump_versions, environment_keys
 from graylane_server.errors import NotFound
 from graylane_server.flags import repository
 from graylane_server.models import FlagRow, utcnow
-from graylane_server.ramps.ownership import keep_owned
+from graylane_server.ramps.ownership import cancel_dropped, keep_owned
 from graylane_server.segments import repository as segments
 
 
@@ -174,6 +174,7 @@ def store(
         row.definition = definition
         row.updated_at = utcnow()
     session.flush()
+    cancel_dropped(session, key, definition, actor)
     if not audit:
         return row, affected
     record(

@@ -113,7 +113,12 @@ class Controller:
             )
         version = None if loaded.row is None else loaded.row.version
         decision = decide(
-            loaded.plan, loaded.state, readings, counts.exposed.requests, now.timestamp()
+            loaded.plan,
+            loaded.state,
+            readings,
+            counts.exposed.requests,
+            now.timestamp(),
+            approval_level=loaded.approval_level,
         )
         if isinstance(decision, Hold):
             return Step(flag, environment, decision, applied=False)

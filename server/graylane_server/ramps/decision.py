@@ -63,9 +63,12 @@ def decide(
     now: float,
     *,
     by_hand: bool = False,
+    approval_level: Decimal | None = None,
 ) -> Decision:
     """What to do now. `by_hand` asks whether a person may advance (the auto-advance
-    switch and pauses do not stop a person; time, samples and guards do)."""
+    switch, pauses and the approval level do not stop a person; time, samples and guards
+    do). `approval_level`, in a protected environment, is the percentage past which only
+    a release manager advances: the controller holds there."""
     # 1. Only a running ramp moves (a person may also advance a paused one).
     if state.status != "running" and not (by_hand and state.status == "paused"):
         return Hold(f"the ramp is {state.status.replace('_', ' ')}")
@@ -99,10 +102,15 @@ def decide(
     for reading in readings:
         if reading.status != "healthy":
             return Hold(f"guard {reading.guard} is {reading.status}: {reading.detail}")
-    # 5. Advance, on our own only if the plan says so.
-    if not plan.auto_advance and not by_hand:
-        return Hold("ready: waiting for a release manager to advance")
+    # 5. Advance, on our own only if the plan says so and no approval is needed.
     stage = state.stage + 1
+    if not by_hand:
+        if not plan.auto_advance:
+            return Hold("ready: waiting for a release manager to advance")
+        if approval_level is not None and plan.stages[stage] > approval_level:
+            return Hold(
+                f"ready: going past {approval_level.normalize():f}% here needs a release manager"
+            )
     return Advance(stage, plan.stages[stage])
 
 

@@ -98,8 +98,8 @@ def ramp_action(
 ) -> RampView:
     """Move the ramp. `advance` and `restart` need the ramp's version in `If-Match`, so a
     double click or two people at once move it once; the others are idempotent. In a
-    protected environment, raising exposure past the plan's `approval_above` needs a
-    release manager."""
+    protected environment, raising exposure past the plan's `approval_above` (if set) needs
+    a release manager, and the controller stops there for one."""
     service.act(
         session,
         principal=principal,
@@ -119,6 +119,26 @@ def ramp_action(
         now=time.time(),
         prometheus_url=runtime.settings.prometheus_url,
     )
+
+
+def _refuse_past_a_breach(key: str, environment: str, runtime: RuntimeDep) -> None:
+    """A person may advance before the stage's time or samples are in, never past a guard
+    that reads breached: that calls for a rollback, not more exposure."""
+    with runtime.readers() as session:
+        current = view(
+            session,
+            key,
+            environment,
+            usage=runtime.usage,
+            now=time.time(),
+            prometheus_url=runtime.settings.prometheus_url,
+        )
+    breached = [r for r in current.readings if r.status == "breach"]
+    if breached:
+        raise Conflict(
+            f"guard {breached[0].guard} is breached ({breached[0].detail}): roll back or "
+            "investigate before advancing"
+        )
 
 
 class AlertmanagerAlert(BaseModel):

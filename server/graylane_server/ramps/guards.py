@@ -51,7 +51,8 @@ class Reading:
     status: Status
     detail: str
     value: float | None = None
-    """The measured rate (exposed), ratio (relative) or query value."""
+    """The measured rate (absolute), the exposed-to-unexposed ratio (relative, 1.0 is
+    "the same"), or the query's value; `limit` and `warn` are on the same scale."""
     control: float | None = None
     """The unexposed group's rate, for relative guards."""
     limit: float | None = None
@@ -127,10 +128,12 @@ def _relative(guard: Guard, counts: StageCounts, min_samples: int, alpha: float)
     control = (k_u + 1) / (n_u + 1)
     ratio = ((k_x + 1) / (n_x + 1 / control)) / control
 
+    # Limits on the ratio's own scale: a `max` of 0.5 (50% worse) reads as 1.5.
+    limit = None if guard.max is None else 1 + guard.max
+    warn = None if guard.warn is None else 1 + guard.warn
+
     def reading(status: Status, detail: str) -> Reading:
-        return Reading(
-            guard.label, "relative", status, detail, ratio, rate_u, guard.max, guard.warn, n_x
-        )
+        return Reading(guard.label, "relative", status, detail, ratio, rate_u, limit, warn, n_x)
 
     shown = f"{guard.metric} {_percent(rate_x)} exposed vs {_percent(rate_u)} unexposed"
     levels: tuple[tuple[float | None, Status], ...] = ((guard.max, "breach"), (guard.warn, "warn"))

@@ -39,3 +39,29 @@ def keep_owned(session: Session, key: str, definition: dict[str, Any]) -> dict[s
 
 def _number(value: Decimal) -> int | float:
     return int(value) if value == value.to_integral_value() else float(value)
+
+
+def cancel_dropped(session: Session, key: str, definition: dict[str, Any], actor: str) -> list[str]:
+    """A ramp whose plan a write removed (the `ramp` block, or the environment's whole
+    configuration) is cancelled, not left behind as a ramp nobody can drive."""
+    from graylane_server.audit.service import record  # noqa: PLC0415 - avoids a cycle
+
+    rows = session.scalars(select(RampRow).where(RampRow.flag == key)).all()
+    cancelled = []
+    for row in rows:
+        config = definition.get("environments", {}).get(row.environment)
+        if isinstance(config, dict) and "ramp" in config:
+            continue
+        record(
+            session,
+            actor=actor,
+            action="ramp.cancel",
+            target_type="flag",
+            target_key=key,
+            environment=row.environment,
+            before={"status": row.status, "stage": row.stage, "percentage": row.percentage},
+            reason="the ramp plan was removed from the flag",
+        )
+        session.delete(row)
+        cancelled.append(row.environment)
+    return cancelled

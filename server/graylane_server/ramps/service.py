@@ -50,6 +50,12 @@ class Loaded:
         return Decimal(str(self.config["fallthrough"]["rollout"]["percentage"]))
 
     @property
+    def approval_level(self) -> Decimal | None:
+        """Past this percentage only a release manager advances: the plan's optional
+        `approval_above`, in protected environments only."""
+        return self.plan.approval_above if self.protected else None
+
+    @property
     def state(self) -> RampState:
         if self.row is None:
             return RampState("draft", -1, 0.0)
@@ -165,11 +171,11 @@ def act(
 
 
 def _check_approval(loaded: Loaded, target: Target, principal: Principal) -> None:
-    """In a protected environment, raising exposure past the plan's approval level
-    (0 when the plan sets none) needs a release manager."""
-    if not loaded.protected or target.percentage <= loaded.percentage:
+    """In a protected environment, raising exposure past the plan's approval level (when
+    it sets one) needs a release manager."""
+    level = loaded.approval_level
+    if level is None or target.percentage <= loaded.percentage:
         return
-    level = loaded.plan.approval_above or Decimal(0)
     role = principal.role or Role.VIEWER
     if target.percentage > level and not role.allows(Role.RELEASE_MANAGER):
         raise Forbidden(

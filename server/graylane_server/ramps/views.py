@@ -83,7 +83,14 @@ def view(
 ) -> RampView:
     loaded = load(session, key, environment)
     counts, readings = stage_readings(session, loaded, usage, now, prometheus_url)
-    decision = decide(loaded.plan, loaded.state, readings, counts.exposed.requests, now)
+    decision = decide(
+        loaded.plan,
+        loaded.state,
+        readings,
+        counts.exposed.requests,
+        now,
+        approval_level=loaded.approval_level,
+    )
     holding = decision.reason if isinstance(decision, Hold | Pause | Rollback) else None
     action = {Advance: "advance", Hold: "hold", Pause: "pause", Rollback: "rollback"}[
         type(decision)
