@@ -16,16 +16,17 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from graylane import backup
 from graylane.core import (
     Document,
     ErrorCode,
     Evaluation,
+    Flag,
     Reason,
     Snapshot,
     compile_document,
@@ -155,7 +156,10 @@ class Client:
         self._transport: Transport | None = None
         self._flusher: threading.Thread | None = None
         self._stop_flush = threading.Event()
+        self._flush_lock = threading.Lock()
         self._window_start = time.time()
+        self._overrides: dict[str, Flag] = {}
+        self._source: tuple[Mapping[str, Any], Document, str, int | None, str | None] | None = None
 
     # --- offline clients --------------------------------------------------------------
 
@@ -348,19 +352,23 @@ class Client:
         """Send the counts gathered so far now; False when the server did not take them
         (they stay for the next try)."""
         transport = self._transport
-        pending = self._recorder.pending()
-        if transport is None or not pending:
+        if transport is None:
             return True
-        now = time.time()
-        body = payload(pending, version=self._state.version, window=(self._window_start, now))
-        try:
-            transport.post_metrics(body)
-        except RETRYABLE as exc:
-            log.debug("graylane: metrics not sent (%s); kept for the next try", exc)
-            return False
-        self._recorder.mark_sent(pending)
-        self._window_start = now
-        return True
+        # One flush at a time: two that read the same pending counts would both send them.
+        with self._flush_lock:
+            pending = self._recorder.pending()
+            if not pending:
+                return True
+            now = time.time()
+            body = payload(pending, version=self._state.version, window=(self._window_start, now))
+            try:
+                transport.post_metrics(body)
+            except RETRYABLE as exc:
+                log.debug("graylane: metrics not sent (%s); kept for the next try", exc)
+                return False
+            self._recorder.mark_sent(pending)
+            self._window_start = now
+            return True
 
     def close(self) -> None:
         """Stop the background threads, after one last attempt to send counts."""
@@ -493,6 +501,11 @@ class Client:
         version: int | None,
         etag: str | None,
     ) -> None:
+        self._source = (raw, document, environment, version, etag)
+        if self._overrides:
+            document = replace(document, flags={**document.flags, **self._overrides})
+            forced = dump_document(Document(flags=self._overrides))["flags"]
+            raw = {**raw, "flags": {**(raw.get("flags") or {}), **cast(dict[str, Any], forced)}}
         snapshot = compile_document(
             document, environment, version=None if version is None else str(version)
         )
@@ -530,16 +543,13 @@ class Client:
             except Exception:
                 log.exception("graylane: an on_status callback failed")
 
-    def _replace_flags(self, document: Document) -> Document:
-        """Serve `document` instead of the current one; returns the one replaced (for
-        `graylane.testing.override`)."""
-        previous = self._state.snapshot.document
-        environment = self._state.snapshot.environment
-        raw = dump_document(document)
-        self._install(
-            raw, document, environment, version=self._state.version, etag=self._state.etag
-        )
-        return previous
+    def _set_overrides(self, flags: Mapping[str, Flag]) -> None:
+        """Serve these flags in place of the server's, from now on and across every new
+        config, until set to {} (for `graylane.testing.override`)."""
+        self._overrides = dict(flags)
+        if self._source is not None:
+            raw, document, environment, version, etag = self._source
+            self._install(raw, document, environment, version=version, etag=etag)
 
     def _after_fork(self) -> None:
         """In a forked child: the parent's threads and sockets are not ours. Start anew
@@ -549,6 +559,7 @@ class Client:
         if ready:
             self._ready.set()
         self._recorder.reset()
+        self._flush_lock = threading.Lock()
         self._window_start = time.time()
         if self._online and not self._closed:
             self._start_background()

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import replace
 
 from graylane.client import Client
 from graylane.core import JsonValue, parse_document
@@ -43,12 +42,12 @@ def client_with(values: Mapping[str, JsonValue], environment: str = "test") -> C
 
 @contextmanager
 def override(client: Client, values: Mapping[str, JsonValue]) -> Iterator[Client]:
-    """Serve these values from `client` inside the block, then what it served before."""
-    environment = client.environment
-    forced = parse_document({"flags": _fixed_flags(values, environment)})
-    current = client._state.snapshot.document
-    previous = client._replace_flags(replace(current, flags={**current.flags, **forced.flags}))
+    """Serve these values from `client` inside the block, whatever configs arrive from the
+    server meanwhile; afterwards, the server's current config again."""
+    forced = parse_document({"flags": _fixed_flags(values, client.environment)})
+    previous = dict(client._overrides)
+    client._set_overrides({**previous, **forced.flags})
     try:
         yield client
     finally:
-        client._replace_flags(previous)
+        client._set_overrides(previous)

@@ -18,11 +18,12 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-JsonColumn = JSON().with_variant(JSONB(), "postgresql")
+JsonColumn = JSON()
+"""`json`, not `jsonb`, on PostgreSQL: jsonb reorders object keys, and the order of a
+flag's variants and rollout weights is part of the bucketing contract."""
 
 
 def utcnow() -> datetime:

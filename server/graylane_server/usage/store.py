@@ -4,6 +4,7 @@ read any window."""
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -65,7 +66,8 @@ class RedisUsageStore:
     def read(
         self, environment: str, flag: str, since: float, until: float
     ) -> dict[int, Counter[str]]:
-        buckets = list(range(bucket_of(since), int(until), BUCKET_SECONDS))
+        # Buckets that start before `until`, like the SQL store's `bucket < until`.
+        buckets = list(range(bucket_of(since), math.ceil(until), BUCKET_SECONDS))
         with self._redis.pipeline(transaction=False) as pipe:
             for bucket in buckets:
                 pipe.hgetall(self._key(environment, flag, bucket))

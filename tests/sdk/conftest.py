@@ -1,0 +1,88 @@
+"""Fixtures for SDK tests: the server fixtures of tests/server (fresh PostgreSQL, real
+Redis, a live server per test), SDK clients that are closed after each test, and
+`graylane-server serve` processes that a test can kill and start again on the same port."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from graylane import Client
+from graylane_server.settings import Settings
+from tests.sdk.support import PRODUCTION
+from tests.server.conftest import *  # noqa: F403 - the server fixtures, shared as they are
+from tests.server.conftest import ADMIN_TOKEN, TokenFactory, reset_database
+from tests.support.servers import LiveServer, ServerProcess
+
+ClientFactory = Callable[..., Client]
+
+
+@pytest.fixture
+def sdk_key(make_token: TokenFactory) -> str:
+    return make_token(sdk=PRODUCTION)
+
+
+@pytest.fixture
+def clients() -> Iterator[ClientFactory]:
+    """`clients(url, key, **options)` makes a Client that is closed after the test."""
+    made: list[Client] = []
+
+    def make(url: str, key: str, **options: object) -> Client:
+        client = Client(url, key, **options)  # type: ignore[arg-type]
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        client.close()
+
+
+class GraylaneProcess(ServerProcess):
+    """A server process with an admin client; `kill()` then `start()` brings it back on
+    the same port, as a restarted server would be."""
+
+    def admin(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=10
+        )
+
+
+StartProcess = Callable[..., GraylaneProcess]
+
+
+@pytest.fixture
+def start_process(database_url: str, redis_url: str, tmp_path: Path) -> Iterator[StartProcess]:
+    """Start `graylane-server serve` on the run's PostgreSQL and Redis (stopped after)."""
+    reset_database(database_url)
+    started: list[GraylaneProcess] = []
+
+    def start(name: str = "server", *, heartbeat: float = 0.2) -> GraylaneProcess:
+        env = {
+            "GRAYLANE_DATABASE_URL": database_url,
+            "GRAYLANE_REDIS_URL": redis_url,
+            "GRAYLANE_RECONCILE_INTERVAL": "1",
+            "GRAYLANE_MIGRATE_ON_START": "false",
+            "GRAYLANE_BOOTSTRAP_ADMIN_TOKEN": ADMIN_TOKEN,
+            "GRAYLANE_STREAM_HEARTBEAT": str(heartbeat),
+            "GRAYLANE_DATA_DIR": str(tmp_path / name),
+            "GRAYLANE_LOG_LEVEL": "info",
+        }
+        process = GraylaneProcess(env, tmp_path / f"{name}.log")
+        started.append(process)
+        process.start()
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+def restart_in_process(previous: LiveServer, settings: Settings) -> LiveServer:
+    """A new in-process server on the port a stopped one listened on, as a restart."""
+    server = LiveServer(settings)
+    server.port, server.url = previous.port, previous.url
+    server._server.config.port = previous.port
+    return server.start()
