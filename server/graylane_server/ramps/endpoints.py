@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Path
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from graylane_server.deps import (
@@ -29,9 +30,21 @@ from graylane_server.errors import (
 from graylane_server.models import utcnow
 from graylane_server.ramps import alerts, emergency, service
 from graylane_server.ramps.views import RampView, view
+from graylane_server.runtime import Runtime
 
 router = APIRouter(tags=["ramps"])
 RAMP = "/api/v1/flags/{key}/environments/{environment}/ramp"
+
+
+def _view(session: Session, key: str, environment: str, runtime: Runtime) -> RampView:
+    return view(
+        session,
+        key,
+        environment,
+        usage=runtime.usage,
+        now=time.time(),
+        prometheus_url=runtime.settings.prometheus_url,
+    )
 
 
 @router.get(RAMP, response_model=RampView, responses=responses(NotFound))
@@ -40,14 +53,7 @@ async def get_ramp(key: str, environment: str, runtime: RuntimeDep, _: Viewer) -
 
     def read() -> RampView:
         with runtime.sessions() as session:
-            return view(
-                session,
-                key,
-                environment,
-                usage=runtime.usage,
-                now=time.time(),
-                prometheus_url=runtime.settings.prometheus_url,
-            )
+            return _view(session, key, environment, runtime)
 
     return await run_in_threadpool(read)
 
@@ -111,28 +117,14 @@ def ramp_action(
         now=utcnow(),
     )
     session.flush()
-    return view(
-        session,
-        key,
-        environment,
-        usage=runtime.usage,
-        now=time.time(),
-        prometheus_url=runtime.settings.prometheus_url,
-    )
+    return _view(session, key, environment, runtime)
 
 
 def _refuse_past_a_breach(key: str, environment: str, runtime: RuntimeDep) -> None:
     """A person may advance before the stage's time or samples are in, never past a guard
     that reads breached: that calls for a rollback, not more exposure."""
     with runtime.readers() as session:
-        current = view(
-            session,
-            key,
-            environment,
-            usage=runtime.usage,
-            now=time.time(),
-            prometheus_url=runtime.settings.prometheus_url,
-        )
+        current = _view(session, key, environment, runtime)
     breached = [r for r in current.readings if r.status == "breach"]
     if breached:
         raise Conflict(
