@@ -3,15 +3,20 @@ breach. Pure: the controller, the API and the simulation all call the same code.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
 from graylane.core.model import Guard
-from graylane_server.ramps.stats import DEFAULT_ALPHA, exceeds, relative_null
+from graylane_server.ramps.stats import DEFAULT_ALPHA, exceeds, log_evidence, relative_null
 
 Status = Literal["healthy", "inconclusive", "warn", "breach"]
 REQUEST = "request"
+HOLD_EVIDENCE = math.log(5)
+"""A stage holds (rather than advances) once the evidence that a guard's level is crossed
+reaches 5:1. Far below the rollback bar, but above what noise produces most of the time:
+holding on every unlucky point estimate would stall healthy ramps."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +148,11 @@ def _relative(guard: Guard, counts: StageCounts, min_samples: int, alpha: float)
                 return reading(status, f"{shown}: more than {level:.0%} worse")
     if n_x < min_samples or n_u == 0:
         return reading("inconclusive", f"{n_x} of {min_samples} exposed samples, {n_u} unexposed")
-    if guard.max is not None and ratio > 1 + guard.max:
+    if (
+        guard.max is not None
+        and n_u
+        and log_evidence(k_x, k_x + k_u, relative_null(n_x, n_u, guard.max)) >= HOLD_EVIDENCE
+    ):
         return reading("inconclusive", f"{shown}: worse, not yet significantly")
     return reading("healthy", shown)
 

@@ -1,0 +1,486 @@
+"""How long an emergency stop takes to reach every connected SDK client.
+
+    python bench/emergency_stop.py                 # 20 stops, 100 clients (about 30 s)
+    python bench/emergency_stop.py --quick         # 5 stops
+    python bench/emergency_stop.py --stops 50 --clients 200
+
+Starts `graylane-server serve` as a subprocess on a fresh PostgreSQL database (created for
+the run, migrated with `graylane-server migrate`, dropped afterwards) with Redis, and
+connects Graylane `Client`s (stream=True) to it, all in THIS process, so every timestamp
+is `time.perf_counter()` on one clock. The environment has FLAGS boolean flags serving
+`on` (one of them under a running ramp at 50%). One stop:
+
+  t0       taken right before `POST /api/v1/environments/production/emergency-stop`
+  arrival  taken first thing in a client's `on_change` callback, once that client serves
+           the off variant of every flag
+
+`all clients` is the time until the LAST client serves off (the max over clients);
+`per client` pools every client's own latency. Between stops the flags are enabled
+again (and the ramp resumed) and every client is seen serving `on` again, so stops never
+overlap.
+
+The latency includes the admin request and its one transaction (every flag disabled,
+every running ramp paused, an audit entry per flag), the notice over Redis, the server
+rebuilding the environment's config, the SSE notice to every stream, every client
+refetching the config and compiling it. Clients and server share this machine's cores.
+
+The goal: every one of 100 connected clients serves off within 300 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import os
+import platform
+import re
+import resource
+import secrets
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import mmh3
+from sqlalchemy import create_engine, make_url, text
+
+from graylane import Change, Client
+
+ENV = "production"
+FLAGS = ("checkout-v2", "search-ranking", "dark-mode")
+RAMPED = "checkout-v2"
+GOAL_MS = 300.0
+DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
+ROUND_TIMEOUT = 15.0
+
+
+def inside_unit(flag: str, percentage: float) -> str:
+    """A unit inside `flag`'s rollout at `percentage` (contract 2, written out)."""
+    for i in range(1000):
+        unit = f"user-{i}"
+        if mmh3.hash(f"{flag}:{unit}", 0, signed=False) % 100_000 < round(percentage * 1000):
+            return unit
+    raise AssertionError("no unit inside the rollout")  # pragma: no cover
+
+
+CONTEXT = {"targetingKey": inside_unit(RAMPED, 50)}
+"""Inside the ramped flag's 50%, so `on` means on for every flag."""
+
+
+# --- the server ------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def server_env(extra: dict[str, str]) -> dict[str, str]:
+    """This process's environment without any GRAYLANE_ setting, plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRAYLANE_")}
+    return {**env, "GRAYLANE_LOG_LEVEL": "warning", **extra}
+
+
+class Server:
+    """`graylane-server serve` in a subprocess, on a free port of 127.0.0.1."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = env
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60.0) -> Server:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(  # noqa: S603
+                [sys.executable, "-m", "graylane_server", "serve", "--port", str(self.port)],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the server exited early:\n{self.log()}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return self
+            time.sleep(0.1)
+        raise RuntimeError(f"the server did not become ready in {timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-3000:]
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+    def streams(self) -> int:
+        """Connected SDK streams, from the server's Prometheus gauge."""
+        body = httpx.get(f"{self.url}/metrics", timeout=5).text
+        found = re.search(r"^graylane_sse_streams (\S+)$", body, re.MULTILINE)
+        return int(float(found.group(1))) if found else -1
+
+
+@contextlib.contextmanager
+def fresh_database(admin_url: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database for this run, dropped afterwards."""
+    admin = make_url(admin_url)
+    if admin.drivername in ("postgresql", "postgres"):
+        admin = admin.set(drivername="postgresql+psycopg")
+    name = f"graylane_bench_{uuid.uuid4().hex[:10]}"
+    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with engine.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        engine.dispose()
+
+
+def migrate(env: dict[str, str]) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "graylane_server", "migrate"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+
+
+# --- the clients -----------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def one_tls_context() -> Iterator[None]:
+    """Let the clients made inside share one TLS context: every `httpx.Client` otherwise
+    loads the CA bundle on its own (tens of ms each, two per Graylane client), even for
+    an http:// URL. Nothing measured changes: no TLS is spoken to 127.0.0.1."""
+    original = httpx.Client
+    shared = ssl.create_default_context()
+
+    class SharedTLSClient(original):  # type: ignore[misc,valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs.setdefault("verify", shared)
+            super().__init__(*args, **kwargs)
+
+    httpx.Client = SharedTLSClient  # type: ignore[misc]
+    try:
+        yield
+    finally:
+        httpx.Client = original  # type: ignore[misc]
+
+
+def serves(client: Client, value: bool) -> bool:
+    return all(client.is_enabled(flag, CONTEXT, default=not value) is value for flag in FLAGS)
+
+
+class Round:
+    """One stop (or one re-enable): when each client served the target value."""
+
+    def __init__(self, target: bool, clients: int) -> None:
+        self.target = target
+        self.arrivals: list[float | None] = [None] * clients
+        self.count = 0
+        self.done = threading.Event()
+        self.lock = threading.Lock()
+        self.clients = clients
+
+    def arrived(self, index: int, now: float) -> None:
+        with self.lock:
+            if self.arrivals[index] is not None:
+                return
+            self.arrivals[index] = now
+            self.count += 1
+            if self.count == self.clients:
+                self.done.set()
+
+
+class Fleet:
+    def __init__(self, url: str, sdk_key: str, count: int) -> None:
+        self.round: Round | None = None
+        self.clients: list[Client] = []
+        started = time.perf_counter()
+        with one_tls_context():
+            for start in range(0, count, 50):  # in batches, not to stampede the server
+                batch = [
+                    self._client(url, sdk_key, i) for i in range(start, min(start + 50, count))
+                ]
+                for client in batch:
+                    client.wait_ready(60)
+        self.connect_s = time.perf_counter() - started
+
+    def _client(self, url: str, sdk_key: str, index: int) -> Client:
+        client = Client(url, sdk_key, stream=True, flush_interval=3600, poll_interval=30)
+
+        def changed(change: Change) -> None:
+            now = time.perf_counter()
+            current = self.round
+            if current is not None and serves(client, current.target):
+                current.arrived(index, now)
+
+        client.on_change(changed)
+        self.clients.append(client)
+        return client
+
+    def begin(self, target: bool) -> Round:
+        self.round = current = Round(target, len(self.clients))
+        for index, client in enumerate(self.clients):  # already there (a late callback)
+            if serves(client, target):
+                current.arrived(index, time.perf_counter())
+        return current
+
+    def close(self) -> None:
+        with ThreadPoolExecutor(max_workers=32) as pool:
+            list(pool.map(Client.close, self.clients))
+
+
+# --- the measurement -------------------------------------------------------------------
+
+
+def flag_definition(key: str) -> dict[str, Any]:
+    config: dict[str, Any] = {"enabled": True, "fallthrough": {"variant": "on"}}
+    if key == RAMPED:
+        config = {
+            "enabled": True,
+            "fallthrough": {
+                "rollout": {"percentage": 0, "variants": {"on": 100}},
+                "otherwise": "off",
+            },
+            "ramp": {
+                "stages": [1, 50, 100],
+                "min_stage_duration": "24h",  # the controller never advances it here
+                "guards": [{"kind": "relative", "metric": "error_rate", "max": 0.5}],
+            },
+        }
+    return {
+        "variants": {"on": True, "off": False},
+        "off_variant": "off",
+        "environments": {ENV: config},
+    }
+
+
+def setup(admin: httpx.Client) -> str:
+    """The flags (the ramped one advanced to 50%), and an SDK token for production."""
+    for key in FLAGS:
+        admin.put(f"/api/v1/flags/{key}", json=flag_definition(key)).raise_for_status()
+    ramp = f"/api/v1/flags/{RAMPED}/environments/{ENV}/ramp"
+    started = admin.post(f"{ramp}/start")
+    started.raise_for_status()
+    advanced = admin.post(f"{ramp}/advance", headers={"If-Match": f'"{started.json()["version"]}"'})
+    if advanced.status_code != 200 or advanced.json()["percentage"] != 50:
+        # A person may advance before the stage's time is up; the controller may not.
+        raise RuntimeError(f"could not bring the ramp to 50%: {advanced.text}")
+    response = admin.post("/api/v1/tokens", json={"kind": "sdk", "environment": ENV})
+    response.raise_for_status()
+    token: str = response.json()["token"]
+    return token
+
+
+def restore(admin: httpx.Client) -> None:
+    """Every flag on again, the paused ramp running again."""
+    for key in FLAGS:
+        admin.put(
+            f"/api/v1/flags/{key}/environments/{ENV}/enabled", json={"enabled": True}
+        ).raise_for_status()
+    admin.post(f"/api/v1/flags/{RAMPED}/environments/{ENV}/ramp/resume").raise_for_status()
+
+
+def measure(
+    server: Server, admin: httpx.Client, sdk_key: str, *, clients: int, stops: int
+) -> dict[str, Any]:
+    print(f"  {clients} clients: connecting ...", end="", flush=True)
+    fleet = Fleet(server.url, sdk_key, clients)
+    all_ms: list[float] = []
+    each_ms: list[float] = []
+    post_ms: list[float] = []
+    server_cpu_ms: list[float] = []
+    client_cpu_ms: list[float] = []
+    missed = 0
+    assert server.process is not None
+    pid = server.process.pid
+    try:
+        deadline = time.monotonic() + 60
+        while server.streams() < clients and time.monotonic() < deadline:
+            time.sleep(0.1)
+        streams = server.streams()
+        if not all(serves(c, True) for c in fleet.clients):
+            raise RuntimeError("the clients do not serve `on` before the first stop")
+        print(f" {streams} streams in {fleet.connect_s:.1f}s; {stops} stops ...", flush=True)
+        for n in range(stops):
+            this = fleet.begin(False)
+            cpu = (cpu_seconds(pid), cpu_seconds())
+            t0 = time.perf_counter()
+            response = admin.post(
+                f"/api/v1/environments/{ENV}/emergency-stop",
+                json={"reason": f"benchmark stop {n + 1}"},
+            )
+            post_ms.append((time.perf_counter() - t0) * 1000)
+            response.raise_for_status()
+            body = response.json()
+            if sorted(body["flags_disabled"]) != sorted(FLAGS) or body["ramps_paused"] != [RAMPED]:
+                raise RuntimeError(f"unexpected stop result: {body}")
+            if not this.done.wait(ROUND_TIMEOUT):
+                missed += 1
+            server_cpu_ms.append((cpu_seconds(pid) - cpu[0]) * 1000)
+            client_cpu_ms.append((cpu_seconds() - cpu[1]) * 1000)
+            got = [(t - t0) * 1000 for t in this.arrivals if t is not None]
+            each_ms.extend(got)
+            if len(got) == clients:
+                all_ms.append(max(got))
+            # Back on, seen by every client, before the next stop.
+            back = fleet.begin(True)
+            restore(admin)
+            if not back.done.wait(ROUND_TIMEOUT):
+                raise RuntimeError("the clients did not all serve `on` again")
+            fleet.round = None
+            time.sleep(0.05)  # let the last change's stragglers (304s) settle
+    finally:
+        fleet.close()
+    return {
+        "clients": clients,
+        "streams": streams,
+        "stops": stops,
+        "all": all_ms,
+        "each": each_ms,
+        "post": post_ms,
+        "server_cpu": server_cpu_ms,
+        "client_cpu": client_cpu_ms,
+        "missed": missed,
+    }
+
+
+def cpu_seconds(pid: int | None = None) -> float:
+    """User + system CPU of a process (this one by default; another from /proc)."""
+    if pid is None:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return math.nan
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """Nearest-rank percentile."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+def report(result: dict[str, Any]) -> bool:
+    every, each, post = result["all"], result["each"], result["post"]
+    print()
+    print(
+        f"{'clients':>7} {'streams':>7} {'stops':>5} {'all-clients p50':>15} {'p99':>7} "
+        f"{'max':>7} {'per-client p50':>14} {'p99':>7} {'POST p50':>8} {'p99':>7} {'missed':>6}"
+    )
+    print(
+        f"{result['clients']:>7} {result['streams']:>7} {result['stops']:>5} "
+        f"{percentile(every, 50):>12.1f} ms {percentile(every, 99):>7.1f} "
+        f"{max(every, default=math.nan):>7.1f} {percentile(each, 50):>11.1f} ms "
+        f"{percentile(each, 99):>7.1f} {percentile(post, 50):>5.1f} ms "
+        f"{percentile(post, 99):>7.1f} "
+        f"{result['missed']:>6}"
+    )
+    print(
+        f"CPU per stop, until every client served off: server "
+        f"{percentile(result['server_cpu'], 50):.0f} ms, this process (the {result['clients']} "
+        f"clients) {percentile(result['client_cpu'], 50):.0f} ms (p50), on "
+        f"{os.cpu_count()} shared CPUs"
+    )
+    print(
+        "(ms from right before the emergency-stop POST until on_change shows the off variant "
+        "of every flag: `all clients` = until the last client, `per client` = each client; "
+        "POST = the stop request's own round trip; missed = stops not seen by every client "
+        f"within {ROUND_TIMEOUT:g} s)"
+    )
+    print(f"each stop, all clients (ms): {' '.join(f'{v:.0f}' for v in every)}")
+    met = result["missed"] == 0 and max(every, default=math.inf) < GOAL_MS
+    worst = max(every, default=math.nan)
+    print(
+        f"\ngoal: every one of {result['clients']} clients serves off within {GOAL_MS:g} ms: "
+        f"{'met' if met else 'NOT met'} (worst of {result['stops']} stops {worst:.1f} ms, "
+        f"p99 {percentile(every, 99):.1f} ms; {sum(v >= GOAL_MS for v in every)} of "
+        f"{len(every)} stops at or over {GOAL_MS:g} ms)"
+    )
+    return met
+
+
+def raise_file_limit(wanted: int) -> tuple[int, int]:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="5 stops")
+    parser.add_argument("--stops", type=int, help="stops to time (default 20)")
+    parser.add_argument("--clients", type=int, default=100, help="connected clients (100)")
+    parser.add_argument("--postgres", default=DEFAULT_POSTGRES, help="an admin database URL")
+    parser.add_argument("--redis", default=DEFAULT_REDIS, help="Redis URL")
+    args = parser.parse_args(argv)
+    stops = args.stops or (5 if args.quick else 20)
+
+    limit = raise_file_limit(max(4096, args.clients * 4 + 256))
+    print(
+        f"Python {platform.python_version()}, {os.cpu_count()} CPUs, open files limit {limit[0]}; "
+        "server: graylane-server serve (1 worker) on PostgreSQL + Redis; clients in this "
+        f"process; {len(FLAGS)} flags in {ENV}, one under a running ramp"
+    )
+    token = "gla_bench_" + secrets.token_hex(16)
+    with tempfile.TemporaryDirectory(prefix="graylane-stop-") as tmp_name:
+        tmp = Path(tmp_name)
+        with fresh_database(args.postgres) as database_url:
+            env = server_env(
+                {
+                    "GRAYLANE_DATABASE_URL": database_url,
+                    "GRAYLANE_REDIS_URL": args.redis,
+                    "GRAYLANE_MIGRATE_ON_START": "false",
+                    "GRAYLANE_BOOTSTRAP_ADMIN_TOKEN": token,
+                    "GRAYLANE_DATA_DIR": str(tmp / "data"),
+                }
+            )
+            migrate(env)
+            server = Server(env, tmp / "server.log").start()
+            try:
+                headers = {"Authorization": f"Bearer {token}"}
+                with httpx.Client(base_url=server.url, headers=headers, timeout=30) as admin:
+                    sdk_key = setup(admin)
+                    result = measure(server, admin, sdk_key, clients=args.clients, stops=stops)
+            except Exception:
+                print(f"--- server log (tail) ---\n{server.log()}")
+                raise
+            finally:
+                server.stop()
+    report(result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
