@@ -14,9 +14,9 @@ from graylane_server.ramps.stats import DEFAULT_ALPHA, exceeds, log_evidence, re
 Status = Literal["healthy", "inconclusive", "warn", "breach"]
 REQUEST = "request"
 HOLD_EVIDENCE = math.log(5)
-"""A stage holds (rather than advances) once the evidence that a guard's level is crossed
-reaches 5:1. Far below the rollback bar, but above what noise produces most of the time:
-holding on every unlucky point estimate would stall healthy ramps."""
+"""A relative guard holds its stage once the evidence that the exposed group is worse
+reaches 5:1: far below the rollback bar, but above what the noise of two groups produces
+most of the time (holding on every unlucky ratio stalled a quarter of healthy ramps)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +115,7 @@ def _absolute(guard: Guard, counts: StageCounts, min_samples: int, alpha: float)
         return reading("warn", f"{shown} is above {_percent(guard.warn)}")
     if n < min_samples:
         return reading("inconclusive", f"{n} of {min_samples} samples")
+    # Never advance while the measured rate is above the limit a person set.
     if guard.max is not None and rate is not None and rate > guard.max:
         return reading(
             "inconclusive", f"{shown} is above {_percent(guard.max)}, not yet significant"
