@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install lint format typecheck test bench clean
+.PHONY: install lint format typecheck test bench bench-propagation clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,8 +30,18 @@ test: install
 	scripts/ensure-services
 	$(BIN)/pytest
 
+# Benchmarks, written up in docs/benchmarks.md: the evaluation core, then the SDK next to
+# Unleash, GrowthBook and Flagsmith. Those three are installed once into a throwaway venv
+# under ~/.cache/graylane-bench, never into $(VENV). `bench/sdk_bench.py --no-peers` skips them.
 bench: install
 	$(BIN)/python bench/core_bench.py
+	$(BIN)/python bench/sdk_bench.py
+
+# From an admin write to connected clients' on_change, against `graylane-server serve` on a
+# fresh PostgreSQL database with Redis (and on the embedded default). A few minutes.
+bench-propagation: install
+	scripts/ensure-services
+	$(BIN)/python bench/propagation.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -3,8 +3,9 @@
     python bench/core_bench.py            # full run
     python bench/core_bench.py --quick    # a few seconds, rougher numbers
 
-Three flags are evaluated against pre-built contexts whose targeting keys vary, so
-every call hashes a different unit and context creation is not timed:
+Three flags (shared with the SDK benchmark, in `bench/cases.py`) are evaluated against
+pre-built contexts whose targeting keys vary, so every call hashes a different unit and
+context creation is not timed:
 
   A  on for everyone          (enabled, fallthrough serves `on`)
   B  10% rollout               (fallthrough rollout by targetingKey, otherwise `off`)
@@ -29,135 +30,19 @@ The goal: case B within 2x of the dict + mmh3 floor.
 from __future__ import annotations
 
 import argparse
-import gc
 import platform
-import random
 import sys
-import time
 from collections.abc import Callable, Sequence
 from importlib.metadata import version
 
-import mmh3
-
+from cases import DOCUMENT, ENV, Context, bare_call, dict_and_mmh3, make_contexts, measure
 from graylane.core import Snapshot, compile_document, evaluate, parse_document, resolve
 
-ENV = "production"
 GOAL_CASE = "B 10% rollout  resolve"
 GOAL_RATIO = 2.0
 FLOOR = "floor: dict + mmh3"
 
-DOCUMENT = {
-    "flags": {
-        "everyone": {
-            "environments": {ENV: {"enabled": True, "fallthrough": {"variant": "on"}}},
-        },
-        "ten-percent": {
-            "environments": {
-                ENV: {
-                    "enabled": True,
-                    "fallthrough": {
-                        "rollout": {"percentage": 10, "variants": {"on": 100}},
-                        "otherwise": "off",
-                    },
-                }
-            },
-        },
-        "targeted": {
-            "environments": {
-                ENV: {
-                    "enabled": True,
-                    "rules": [
-                        {
-                            "name": "pro-in-launch-countries",
-                            "when": [
-                                {"attribute": "country", "op": "in", "values": ["US", "CA", "DE"]},
-                                {"attribute": "plan", "op": "in", "values": ["pro"]},
-                            ],
-                            "serve": {"variant": "on"},
-                        }
-                    ],
-                    "fallthrough": {
-                        "rollout": {"percentage": 25, "variants": {"on": 100}},
-                        "otherwise": "off",
-                    },
-                }
-            },
-        },
-    }
-}
-
-COUNTRIES = ["US", "CA", "DE", "FR", "GB", "JP", "BR", "IN"]
-PLANS = ["free", "pro", "team"]
-
-Context = dict[str, object]
 Call = Callable[[Snapshot, str, Context], object]
-
-
-def make_contexts(count: int, seed: int = 7) -> list[Context]:
-    rng = random.Random(seed)
-    return [
-        {
-            "targetingKey": f"user-{rng.randrange(10**9)}",
-            "country": rng.choice(COUNTRIES),
-            "plan": rng.choice(PLANS),
-        }
-        for _ in range(count)
-    ]
-
-
-# --- the floors: same signature as `evaluate`, so the harness treats them alike ----------
-
-
-def bare_call(snapshot: Snapshot, key: str, ctx: Context) -> object:
-    """A Python function call that does nothing: the harness's own cost."""
-    return None
-
-
-SALTS = {"ten-percent": "ten-percent"}
-
-
-def dict_and_mmh3(snapshot: Snapshot, key: str, ctx: Context) -> object:
-    """The floor the goal is stated against: a dict lookup (the flag's salt), the unit
-    from the context, and contract 2's bucket written exactly as DESIGN.md spells it."""
-    salt = SALTS[key]
-    unit = ctx["targetingKey"]
-    return mmh3.hash(salt + ":" + unit, 0, signed=False) % 100000  # type: ignore[operator]
-
-
-# --- the harness -----------------------------------------------------------------------
-
-
-def run_once(fn: Call, snapshot: Snapshot, key: str, contexts: Sequence[Context]) -> int:
-    """Nanoseconds for one pass over `contexts`."""
-    start = time.perf_counter_ns()
-    for ctx in contexts:
-        fn(snapshot, key, ctx)
-    return time.perf_counter_ns() - start
-
-
-def measure(
-    cases: Sequence[tuple[str, Call, str]],
-    snapshot: Snapshot,
-    contexts: Sequence[Context],
-    passes: int,
-    repeats: int,
-) -> dict[str, float]:
-    """Best ns per call for each case. Repeats interleave the cases, so a slow moment of
-    the machine hits them all rather than one."""
-    best = {name: float("inf") for name, _, _ in cases}
-    for _name, fn, key in cases:  # warm up: caches, specialisation of the bytecode
-        run_once(fn, snapshot, key, contexts)
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        for _ in range(repeats):
-            for name, fn, key in cases:
-                total = sum(run_once(fn, snapshot, key, contexts) for _ in range(passes))
-                best[name] = min(best[name], total / (passes * len(contexts)))
-    finally:
-        if gc_was_enabled:
-            gc.enable()
-    return best
 
 
 def describe_cases(snapshot: Snapshot, contexts: Sequence[Context]) -> None:
