@@ -36,7 +36,7 @@ from graylane.core import (
     resolve,
 )
 from graylane.core.snapshot import RolloutServe
-from graylane.metrics import Recorder, payload
+from graylane.metrics import Recorder, SharedCounters, payload
 from graylane.sync import RETRYABLE, Synchronizer
 from graylane.transport import Fetched, Transport
 
@@ -71,10 +71,18 @@ class _State:
     """Each flag's resolved definition, to tell which flags a new config changed."""
     ramped: Mapping[str, RolloutServe | None]
     """Flags under a ramp, with their fallthrough rollout: `track` counts for these."""
+    counters: SharedCounters
+    """A counter per shared result of `snapshot`, by the result's id."""
 
 
 def _empty_state() -> _State:
-    return _State(compile_document(Document(), ""), None, None, {}, {})
+    return _State(compile_document(Document(), ""), None, None, {}, {}, SharedCounters())
+
+
+def _counters_for(snapshot: Snapshot) -> SharedCounters:
+    return SharedCounters.of(
+        (r.flag_key, r.variant, r) for r in snapshot.shared_results() if r.variant is not None
+    )
 
 
 _CLIENTS: weakref.WeakSet[Client] = weakref.WeakSet()
@@ -198,15 +206,22 @@ class Client:
     # --- evaluating (the hot path) ----------------------------------------------------
 
     def _resolve(self, key: str, context: Context | None) -> Evaluation:
-        result = resolve(self._state.snapshot, key, _EMPTY if context is None else context)
-        if result.variant is not None:
-            self._recorder.add((key, result.variant))
+        state = self._state
+        result = resolve(state.snapshot, key, _EMPTY if context is None else context)
+        counter = state.counters.by_id.get(id(result))
+        if counter is not None:
+            next(counter)
         return result
 
     def is_enabled(self, key: str, context: Context | None = None, default: bool = False) -> bool:
         """The flag's boolean value for this context; `default` if it has none."""
         try:
-            result = self._resolve(key, context)
+            # `_resolve` written out: the one call apps make thousands of times a second.
+            state = self._state
+            result = resolve(state.snapshot, key, _EMPTY if context is None else context)
+            counter = state.counters.by_id.get(id(result))
+            if counter is not None:
+                next(counter)
             value = result.value
             if type(value) is bool:
                 return value
@@ -367,6 +382,7 @@ class Client:
                 log.debug("graylane: metrics not sent (%s); kept for the next try", exc)
                 return False
             self._recorder.mark_sent(pending)
+            self._recorder.retire_all_but(self._state.counters)
             self._window_start = now
             return True
 
@@ -516,8 +532,10 @@ class Client:
             if config is not None and config.ramp is not None:
                 serve = flag.fallthrough
                 ramped[key] = serve if isinstance(serve, RolloutServe) else None
+        counters = _counters_for(snapshot)
+        self._recorder.adopt(counters)
         previous = self._state
-        self._state = _State(snapshot, version, etag, definitions, ramped)  # the one swap
+        self._state = _State(snapshot, version, etag, definitions, ramped, counters)  # the swap
         first = not self._ready.is_set()
         self._ready.set()
         if first:
@@ -559,6 +577,10 @@ class Client:
         if ready:
             self._ready.set()
         self._recorder.reset()
+        # The inherited counters hold the parent's counts: count afresh.
+        counters = _counters_for(self._state.snapshot)
+        self._recorder.adopt(counters)
+        self._state = replace(self._state, counters=counters)
         self._flush_lock = threading.Lock()
         self._window_start = time.time()
         if self._online and not self._closed:

@@ -10,8 +10,10 @@ no attributes.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +37,40 @@ class Pending:
         return bool(self.counts) or self.dropped > 0
 
 
+class SharedCounters:
+    """One `itertools.count` per result object that a snapshot shares between calls.
+
+    Counting an evaluation is then `next(counter)`: a single C call, atomic under the GIL,
+    with no tuple to build and no thread-local to find. Snapshots come and go; a retired
+    snapshot's counters stay until their last counts have been read."""
+
+    def __init__(self) -> None:
+        self.by_id: dict[int, itertools.count[int]] = {}
+        self._labels: list[tuple[tuple[str, str], itertools.count[int], object]] = []
+
+    @classmethod
+    def of(cls, results: Iterable[tuple[str, str, object]]) -> SharedCounters:
+        """`results`: (flag, variant, result object) for every shared result."""
+        counters = cls()
+        for flag, variant, result in results:
+            if id(result) in counters.by_id:
+                continue
+            counter = itertools.count()
+            counters.by_id[id(result)] = counter
+            # The result is kept alive here, so its id cannot be reused while counted.
+            counters._labels.append(((flag, variant), counter, result))
+        return counters
+
+    def totals(self) -> Counter[tuple[str, ...]]:
+        totals: Counter[tuple[str, ...]] = Counter()
+        for label, counter, _ in self._labels:
+            # repr is "count(N)": the one way to read a count without advancing it.
+            value = int(repr(counter)[6:-1])
+            if value:
+                totals[label] += value
+        return totals
+
+
 class Recorder:
     def __init__(self) -> None:
         self._local = threading.local()
@@ -43,6 +79,25 @@ class Recorder:
         self._dropped_by_thread: list[list[int]] = []
         self._sent: Counter[tuple[str, ...]] = Counter()
         self._dropped_sent = 0
+        self._shared: list[SharedCounters] = []
+
+    def adopt(self, counters: SharedCounters) -> None:
+        """Include a snapshot's shared counters in every total from now on."""
+        with self._lock:
+            self._shared.append(counters)
+
+    def retire_all_but(self, current: SharedCounters) -> None:
+        """Fold the counters of snapshots no longer served into one table, so memory
+        follows the number of flags and variants, not the number of config changes.
+        Called after a flush, long after any evaluation on an old snapshot ended."""
+        with self._lock:
+            retired = [c for c in self._shared if c is not current]
+            self._shared = [c for c in self._shared if c is current]
+        if retired:
+            table, _ = self._table()
+            for counters in retired:
+                for key, value in counters.totals().items():
+                    table[key] = table.get(key, 0) + value
 
     def _table(self) -> tuple[dict[tuple[str, ...], int], list[int]]:
         try:
@@ -69,9 +124,12 @@ class Recorder:
         totals: Counter[tuple[str, ...]] = Counter()
         with self._lock:
             tables = list(self._tables)
+            shared = list(self._shared)
             dropped = sum(d[0] for d in self._dropped_by_thread)
         for table in tables:
             totals.update(dict(table))  # dict() copies in one step under the GIL
+        for counters in shared:
+            totals.update(counters.totals())
         return totals, dropped
 
     def pending(self) -> Pending:
@@ -92,6 +150,7 @@ class Recorder:
         self._dropped_by_thread = []
         self._sent = Counter()
         self._dropped_sent = 0
+        self._shared = []
 
 
 def payload(

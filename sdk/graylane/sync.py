@@ -63,7 +63,9 @@ class Synchronizer:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def stop(self, timeout: float = 0.5) -> None:
+        """Stop soon. A read blocked on the stream wakes at the next heartbeat at the
+        latest; the thread is a daemon, so nobody waits for that."""
         self._stop.set()
         self._transport.interrupt_streams()
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
@@ -123,8 +125,13 @@ class Synchronizer:
                     continue
                 version, etag = self._held()
                 wanted = notice.get("version")
+                fetched = True
                 if isinstance(wanted, int):
                     if version is None or wanted > version:
-                        self.refresh(wanted)
+                        fetched = self.refresh(wanted)
                 elif notice.get("etag") != etag:
-                    self.refresh()
+                    fetched = self.refresh()
+                if not fetched and not self._stop.is_set():
+                    # Heartbeats would keep this stream looking healthy while we serve an
+                    # old config: drop it, and let the outer loop fetch with backoff.
+                    raise ServerError(f"could not fetch version {wanted} after its notice")

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
+import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import httpx
@@ -29,6 +32,13 @@ class ServerError(Exception):
     """The server answered, but not with what we asked for (status in the message)."""
 
 
+@cache
+def _tls() -> ssl.SSLContext:
+    """One TLS context for every client in the process: building one loads the system's
+    certificates and costs tens of milliseconds."""
+    return ssl.create_default_context()
+
+
 class Transport:
     def __init__(
         self, url: str, sdk_key: str, *, timeout: float, stream_read_timeout: float
@@ -39,13 +49,18 @@ class Transport:
             "User-Agent": USER_AGENT,
             "Accept-Encoding": "gzip",
         }
-        self._http = httpx.Client(base_url=self._base, headers=headers, timeout=timeout)
+        verify: ssl.SSLContext | bool = _tls() if self._base.startswith("https://") else False
+        self._http = httpx.Client(
+            base_url=self._base, headers=headers, timeout=timeout, verify=verify
+        )
+        self._open: httpx.Response | None = None
         # Streams get their own connection pool, so closing one to interrupt a blocked
         # read never disturbs a config fetch or a metrics post.
         self._streams = httpx.Client(
             base_url=self._base,
             headers={**headers, "Accept": "text/event-stream"},
             timeout=httpx.Timeout(timeout, read=stream_read_timeout),
+            verify=verify,
         )
 
     def fetch_config(self, etag: str | None) -> Fetched:
@@ -69,7 +84,11 @@ class Transport:
             if response.status_code != 200:
                 response.read()
                 raise ServerError(_describe(response))
-            yield sse.parse(response.iter_lines())
+            self._open = response
+            try:
+                yield sse.parse(response.iter_lines())
+            finally:
+                self._open = None
 
     def post_metrics(self, payload: dict[str, Any]) -> None:
         response = self._http.post(
@@ -81,6 +100,14 @@ class Transport:
             raise ServerError(_describe(response))
 
     def interrupt_streams(self) -> None:
+        """Wake a read blocked on the stream now, not at the next heartbeat: shutting the
+        socket down makes a pending recv return at once (closing it would not)."""
+        response = self._open
+        network = None if response is None else response.extensions.get("network_stream")
+        sock = None if network is None else network.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
         self._streams.close()
 
     def close(self) -> None:

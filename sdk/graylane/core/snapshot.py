@@ -8,7 +8,7 @@ predicate calls and at most two hashes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import mmh3
@@ -64,6 +64,9 @@ class FixedServe:
     def evaluate(self, context: Context) -> Evaluation:
         return self.result
 
+    def shared(self) -> tuple[Evaluation, ...]:
+        return (self.result,)
+
 
 @dataclass(frozen=True, slots=True)
 class RolloutServe:
@@ -111,6 +114,9 @@ class RolloutServe:
     def variant_bucket(self, unit: str) -> int:
         return _hash(self.variant_prefix + unit, 0, False) % BUCKETS
 
+    def shared(self) -> tuple[Evaluation, ...]:
+        return (self.outside, self.no_unit, *(result for _, result in self.inside))
+
 
 Serving = FixedServe | RolloutServe
 
@@ -157,6 +163,15 @@ class Snapshot:
     flags: Mapping[str, CompiledFlag]
     document: Document
     version: str | None = None
+
+    def shared_results(self) -> Iterator[Evaluation]:
+        """Every result `resolve` can return for a known flag: built once, shared by all
+        calls (so a caller can count them by identity)."""
+        for flag in self.flags.values():
+            yield from flag.disabled.shared()
+            for rule in flag.rules:
+                yield from rule.serve.shared()
+            yield from flag.fallthrough.shared()
 
 
 def evaluate(snapshot: Snapshot, flag_key: str, context: Context) -> Evaluation:
