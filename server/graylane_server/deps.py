@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from sqlalchemy.orm import Session
 
+from .configs.notices import PUBLISHED
 from .errors import BadRequest, Forbidden
 from .runtime import Runtime
 from .tokens.principal import Principal, Role
@@ -21,10 +22,19 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
+READ_YOUR_WRITES_TIMEOUT = 2.0
+
+
 def get_session(runtime: RuntimeDep) -> Iterator[Session]:
-    """A session in one transaction: committed when the endpoint returns normally."""
-    with runtime.sessions() as session, session.begin():
-        yield session
+    """A session in one transaction: committed when the endpoint returns normally. A
+    write that changed what SDKs see is answered once this replica serves it (or after
+    two seconds at most), so an SDK that reads right after the reply gets the change."""
+    with runtime.sessions() as session:
+        with session.begin():
+            yield session
+        published = session.info.pop(PUBLISHED, None)
+    if published:
+        runtime.store.wait_for(published, READ_YOUR_WRITES_TIMEOUT)
 
 
 # scope="function": commit before the response is sent, so a client that reads right

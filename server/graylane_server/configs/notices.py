@@ -14,6 +14,8 @@ from graylane_server.models import Environment
 from .bus import Bus
 
 _PENDING = "graylane.pending_notices"
+PUBLISHED = "graylane.published_versions"
+"""After commit: {environment: version} this transaction announced."""
 
 
 def notify_after_commit(session: Session, message: dict[str, Any]) -> None:
@@ -56,10 +58,15 @@ def publish_after_commit(
 
     @event.listens_for(factory, "after_commit")
     def _publish(session: Session) -> None:
+        published: dict[str, int] = {}
         for message in session.info.pop(_PENDING, []):
             if local is not None:
                 local(message)
             bus.publish(message)
+            if message.get("type") == "config":
+                published[message["environment"]] = message["version"]
+        if published:
+            session.info[PUBLISHED] = published
 
     @event.listens_for(factory, "after_rollback")
     def _forget(session: Session) -> None:

@@ -13,6 +13,7 @@ import contextlib
 import gzip
 import hashlib
 import json
+import threading
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -50,6 +51,7 @@ class ConfigStore:
         self._subscribers: defaultdict[str, set[asyncio.Queue[ServedConfig]]] = defaultdict(set)
         self._wanted: asyncio.Event | None = None
         self._lock = asyncio.Lock()
+        self._swapped = threading.Condition()
 
     # --- reading ----------------------------------------------------------------------
 
@@ -72,8 +74,24 @@ class ConfigStore:
                 self._configs[config.environment] = config
                 self._announce(config)
             if built:
+                with self._swapped:
+                    self._swapped.notify_all()
+            if built:
                 log.info("config.rebuilt", versions={c.environment: c.version for c in built})
             return [c.environment for c in built]
+
+    def wait_for(self, versions: dict[str, int], timeout: float) -> bool:
+        """Block (a worker thread, never the event loop) until every environment serves at
+        least these versions, or `timeout` passes. A writer waits here so that whoever
+        reads from this replica next sees the write."""
+        with self._swapped:
+            return self._swapped.wait_for(
+                lambda: all(
+                    (c := self._configs.get(env)) is not None and c.version >= version
+                    for env, version in versions.items()
+                ),
+                timeout,
+            )
 
     def request_refresh(self) -> None:
         if self._wanted is not None:
