@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install lint format typecheck test bench bench-propagation clean
+.PHONY: install lint format typecheck test screenshots bench bench-propagation clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,10 +25,17 @@ format: install
 
 # The suite runs against real PostgreSQL and Redis on this machine; ensure-services
 # starts (or installs) them first. GRAYLANE_TEST_DATABASE_URL / GRAYLANE_TEST_REDIS_URL
-# point it elsewhere.
+# point it elsewhere. The admin UI's browser tests drive Debian's chromium with Playwright;
+# ensure-chromium installs it when it is missing.
 test: install
 	scripts/ensure-services
+	scripts/ensure-chromium
 	$(BIN)/pytest
+
+# PNGs of the admin UI's main pages under docs/screenshots/, from a throwaway demo server.
+screenshots: install
+	scripts/ensure-chromium
+	$(BIN)/python scripts/screenshots.py
 
 # Benchmarks, written up in docs/benchmarks.md: the evaluation core, then the SDK next to
 # Unleash, GrowthBook and Flagsmith. Those three are installed once into a throwaway venv

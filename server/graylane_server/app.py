@@ -32,6 +32,7 @@ from graylane_server.segments.endpoints import router as segments_router
 from graylane_server.settings import Settings
 from graylane_server.state.endpoints import router as state_router
 from graylane_server.tokens.endpoints import router as tokens_router
+from graylane_server.ui import mount as mount_admin_ui
 from graylane_server.usage.endpoints import router as usage_router
 from graylane_server.users.endpoints import router as users_router
 from graylane_server.webhooks.endpoints import router as webhooks_router
@@ -148,6 +149,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         webhooks_router,
     ):
         app.include_router(router)
+    mount_admin_ui(app, settings)  # /ui/ pages, /ui/static, and / redirecting to /ui/
     app.add_middleware(MetricsMiddleware, metrics=runtime.metrics, access_log=settings.access_log)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app

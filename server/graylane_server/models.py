@@ -246,3 +246,20 @@ class DeliveryRow(Base):
     delivered_at: Mapped[datetime | None]
 
     __table_args__ = (Index("ix_deliveries_due", "status", "next_attempt_at"),)
+
+
+class UiSessionRow(Base):
+    """A signed-in admin UI session. The cookie carries a random secret; only its hash is
+    stored, next to the session's CSRF token and a one-shot message for the next page."""
+
+    __tablename__ = "ui_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    flash: Mapped[dict[str, Any] | None] = mapped_column(JsonColumn)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_ui_sessions_expires", "expires_at"),)

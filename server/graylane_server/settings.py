@@ -48,6 +48,24 @@ class Settings(BaseSettings):
         default=None, description="Prometheus for `prometheus` guards that name no url."
     )
     access_log: bool = Field(default=False, description="Log every request (no headers).")
+    stale_after_days: float = Field(
+        default=30,
+        gt=0,
+        description="Admin UI: a flag left unchanged this long at 0% or 100% is listed as stale.",
+    )
+    ui_session_hours: float = Field(
+        default=12, gt=0, description="Admin UI: how long a sign-in lasts."
+    )
+    login_max_failures: int = Field(
+        default=5,
+        ge=1,
+        description="Admin UI: failed sign-ins allowed per username and address in the window.",
+    )
+    login_window_seconds: float = Field(
+        default=300,
+        gt=0,
+        description="Admin UI: seconds over which failed sign-ins are counted.",
+    )
     log_level: str = "info"
     log_json: bool = True
 

@@ -25,6 +25,7 @@ from tests.ramps.conftest import (
     wait_for_sdk_percentage,
 )
 from tests.server.conftest import TokenFactory
+from tests.support.servers import wait_until
 
 ClientFactory = Callable[[str], httpx.Client]
 
@@ -330,3 +331,35 @@ def test_the_ramp_list_shows_started_ramps(admin: httpx.Client) -> None:
         (started, "staging", "running", 10),
     ]
     assert all(r["version"] >= 1 for r in listed)
+
+
+def test_a_person_cannot_advance_past_a_breached_guard(
+    admin: httpx.Client, make_token: TokenFactory
+) -> None:
+    # Given a running ramp whose exposed group fails far above its 1% limit
+    key = unique_key("checkout")
+    create_flag(admin, key, ramped_flag())
+    version = act_ok(admin, key, "start")["version"]
+    sdk = httpx.Client(
+        base_url=str(admin.base_url),
+        headers={"Authorization": f"Bearer {make_token(sdk='production')}"},
+    )
+    events = [
+        {"flag": key, "variant": "on", "group": "exposed", "event": "request", "count": 200},
+        {"flag": key, "variant": "on", "group": "exposed", "event": "error", "count": 120},
+    ]
+
+    def breached() -> bool:
+        # counts are filed by arrival in 10 s buckets, and a stage counts from the first
+        # bucket after it began: keep reporting until the guard reads them
+        assert sdk.post("/api/v1/sdk/metrics", json={"events": events}).status_code == 202
+        return any(r["status"] == "breach" for r in get_ramp(admin, key)["readings"])
+
+    wait_until(breached, timeout=30, interval=1.0, what="the guard to read a breach")
+    # When a person tries to advance anyway
+    refused = act(admin, key, "advance", version=version)
+    # Then it is refused and nothing moved
+    assert refused.status_code == 409
+    assert "breached" in refused.json()["error"]["message"]
+    assert stored_percentage(admin, key) == 1
+    sdk.close()

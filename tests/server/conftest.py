@@ -46,7 +46,10 @@ def reset_database(url: str) -> None:
             )
         )
         connection.execute(
-            text("UPDATE environments SET config_version = 1, protected = (key = 'production')")
+            text(
+                "UPDATE environments SET config_version = 1, name = initcap(key),"
+                " protected = (key = 'production')"
+            )
         )
     engine.dispose()
 

@@ -106,6 +106,8 @@ def ramp_action(
     double click or two people at once move it once; the others are idempotent. In a
     protected environment, raising exposure past the plan's `approval_above` (if set) needs
     a release manager, and the controller stops there for one."""
+    if action == "advance":
+        _refuse_past_a_breach(key, environment, runtime)
     service.act(
         session,
         principal=principal,

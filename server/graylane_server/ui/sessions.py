@@ -1,0 +1,123 @@
+"""Signed-in sessions of the admin UI, kept in the database.
+
+The browser holds a random secret in an HttpOnly cookie; the table holds only its hash,
+so a copy of the database signs nobody in. Each session carries its own CSRF token and
+at most one message for the next page ("Saved", "Rolled back").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Literal
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from graylane_server.models import UiSessionRow, UserRow
+from graylane_server.tokens.principal import Principal, Role
+from graylane_server.ui import csrf
+from graylane_server.users.passwords import hash_password, verify_password
+
+COOKIE = "graylane_session"
+FlashKind = Literal["success", "error", "info"]
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    """Who is using the UI in this request."""
+
+    session_id: int
+    user_id: int
+    username: str
+    role: Role
+    csrf_token: str
+    flash: dict[str, str] | None = None
+
+    @property
+    def principal(self) -> Principal:
+        """What the services see: audited as `user:<name>`."""
+        return Principal(kind="user", name=self.username, role=self.role, id=self.user_id)
+
+    def can(self, role: Role | str) -> bool:
+        return self.role.allows(Role(role))
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@lru_cache(maxsize=1)
+def _decoy_hash() -> str:
+    return hash_password(secrets.token_urlsafe(16))
+
+
+def check_credentials(session: Session, username: str, password: str) -> UserRow | None:
+    """The user these credentials sign in, or None. Unknown users cost as much time as
+    known ones, so the answer's timing does not tell which usernames exist; disabled users
+    never sign in."""
+    row = session.scalars(select(UserRow).where(UserRow.username == username.strip())).first()
+    if row is None:
+        verify_password(_decoy_hash(), password)
+        return None
+    if not verify_password(row.password_hash, password) or row.disabled:
+        return None
+    return row
+
+
+def start(session: Session, user: UserRow, *, hours: float, now: datetime) -> str:
+    """A new session for `user`; returns the secret for the cookie (never stored)."""
+    secret = secrets.token_urlsafe(32)
+    session.execute(delete(UiSessionRow).where(UiSessionRow.expires_at < now))
+    session.add(
+        UiSessionRow(
+            secret_hash=_hash(secret),
+            user_id=user.id,
+            csrf_token=csrf.new_token(),
+            flash=None,
+            created_at=now,
+            expires_at=now + timedelta(hours=hours),
+        )
+    )
+    session.flush()
+    return secret
+
+
+def find(session: Session, secret: str, *, now: datetime, take_flash: bool) -> SignedIn | None:
+    """The live session behind a cookie: unexpired, and its user still enabled."""
+    found = session.execute(
+        select(UiSessionRow, UserRow)
+        .join(UserRow, UserRow.id == UiSessionRow.user_id)
+        .where(UiSessionRow.secret_hash == _hash(secret))
+    ).first()
+    if found is None:
+        return None
+    row, user = found
+    if row.expires_at <= now or user.disabled:
+        return None
+    flash = None
+    if take_flash and row.flash is not None:
+        flash = {str(k): str(v) for k, v in row.flash.items()}
+        row.flash = None
+    return SignedIn(
+        session_id=row.id,
+        user_id=user.id,
+        username=user.username,
+        role=Role(user.role),
+        csrf_token=row.csrf_token,
+        flash=flash,
+    )
+
+
+def end(session: Session, secret: str) -> None:
+    session.execute(delete(UiSessionRow).where(UiSessionRow.secret_hash == _hash(secret)))
+
+
+def flash(session: Session, signed_in: SignedIn, kind: FlashKind, message: str) -> None:
+    """A message for the next page this session shows."""
+    row = session.get(UiSessionRow, signed_in.session_id)
+    if row is not None:
+        row.flash = {"kind": kind, "message": message}

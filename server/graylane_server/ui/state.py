@@ -1,0 +1,27 @@
+"""What the admin UI keeps for the life of the app: templates and the sign-in limiter."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from graylane_server.settings import Settings
+from graylane_server.ui.assets import StaticUrls, static_dir, templates_dir
+from graylane_server.ui.ratelimit import LoginLimiter, create_limiter
+from graylane_server.ui.templating import Templates
+
+
+@dataclass
+class UiState:
+    settings: Settings
+    templates: Templates
+    limiter: LoginLimiter
+
+    @classmethod
+    def create(cls, settings: Settings) -> UiState:
+        return cls(
+            settings=settings,
+            templates=Templates(templates_dir(), StaticUrls(static_dir())),
+            limiter=create_limiter(
+                settings.redis_url, settings.login_max_failures, settings.login_window_seconds
+            ),
+        )
