@@ -40,7 +40,13 @@ def configure(level: str = "info", *, json: bool = True) -> None:
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level.upper())
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    for name in ("uvicorn", "uvicorn.error"):
         logger = logging.getLogger(name)
         logger.handlers = []
         logger.propagate = True
+    # Requests are logged by our own middleware when GRAYLANE_ACCESS_LOG is on (with the
+    # route, never the headers); uvicorn's access log stays off.
+    access = logging.getLogger("uvicorn.access")
+    access.handlers = []
+    access.propagate = False
+    access.disabled = True
