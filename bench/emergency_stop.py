@@ -30,31 +30,25 @@ The goal: every one of 100 connected clients serves off within 300 ms.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
 import os
 import platform
-import re
 import resource
 import secrets
-import socket
-import ssl
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx
 import mmh3
-from sqlalchemy import create_engine, make_url, text
 
 from graylane import Change, Client
+from servers import Server, fresh_database, migrate, percentile, server_env
 
 ENV = "production"
 FLAGS = ("checkout-v2", "search-ranking", "dark-mode")
@@ -81,114 +75,7 @@ CONTEXT = {"targetingKey": inside_unit(RAMPED, 50)}
 # --- the server ------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def server_env(extra: dict[str, str]) -> dict[str, str]:
-    """This process's environment without any GRAYLANE_ setting, plus `extra`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GRAYLANE_")}
-    return {**env, "GRAYLANE_LOG_LEVEL": "warning", **extra}
-
-
-class Server:
-    """`graylane-server serve` in a subprocess, on a free port of 127.0.0.1."""
-
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.env = env
-        self.log_path = log_path
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout: float = 60.0) -> Server:
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(  # noqa: S603
-                [sys.executable, "-m", "graylane_server", "serve", "--port", str(self.port)],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the server exited early:\n{self.log()}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return self
-            time.sleep(0.1)
-        raise RuntimeError(f"the server did not become ready in {timeout}s:\n{self.log()}")
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-3000:]
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-
-    def streams(self) -> int:
-        """Connected SDK streams, from the server's Prometheus gauge."""
-        body = httpx.get(f"{self.url}/metrics", timeout=5).text
-        found = re.search(r"^graylane_sse_streams (\S+)$", body, re.MULTILINE)
-        return int(float(found.group(1))) if found else -1
-
-
-@contextlib.contextmanager
-def fresh_database(admin_url: str) -> Iterator[str]:
-    """A new, empty PostgreSQL database for this run, dropped afterwards."""
-    admin = make_url(admin_url)
-    if admin.drivername in ("postgresql", "postgres"):
-        admin = admin.set(drivername="postgresql+psycopg")
-    name = f"graylane_bench_{uuid.uuid4().hex[:10]}"
-    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield admin.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with engine.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        engine.dispose()
-
-
-def migrate(env: dict[str, str]) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "graylane_server", "migrate"],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-
-
 # --- the clients -----------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def one_tls_context() -> Iterator[None]:
-    """Let the clients made inside share one TLS context: every `httpx.Client` otherwise
-    loads the CA bundle on its own (tens of ms each, two per Graylane client), even for
-    an http:// URL. Nothing measured changes: no TLS is spoken to 127.0.0.1."""
-    original = httpx.Client
-    shared = ssl.create_default_context()
-
-    class SharedTLSClient(original):  # type: ignore[misc,valid-type]
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            kwargs.setdefault("verify", shared)
-            super().__init__(*args, **kwargs)
-
-    httpx.Client = SharedTLSClient  # type: ignore[misc]
-    try:
-        yield
-    finally:
-        httpx.Client = original  # type: ignore[misc]
 
 
 def serves(client: Client, value: bool) -> bool:
@@ -221,13 +108,10 @@ class Fleet:
         self.round: Round | None = None
         self.clients: list[Client] = []
         started = time.perf_counter()
-        with one_tls_context():
-            for start in range(0, count, 50):  # in batches, not to stampede the server
-                batch = [
-                    self._client(url, sdk_key, i) for i in range(start, min(start + 50, count))
-                ]
-                for client in batch:
-                    client.wait_ready(60)
+        for start in range(0, count, 50):  # in batches, not to stampede the server
+            batch = [self._client(url, sdk_key, i) for i in range(start, min(start + 50, count))]
+            for client in batch:
+                client.wait_ready(60)
         self.connect_s = time.perf_counter() - started
 
     def _client(self, url: str, sdk_key: str, index: int) -> Client:
@@ -380,14 +264,6 @@ def cpu_seconds(pid: int | None = None) -> float:
     except OSError:
         return math.nan
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def percentile(values: Sequence[float], p: float) -> float:
-    """Nearest-rank percentile."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
 def report(result: dict[str, Any]) -> bool:
