@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install lint format typecheck test screenshots bench bench-propagation clean
+.PHONY: install lint format typecheck test audit lock screenshots bench bench-propagation clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,16 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+# Known vulnerabilities in the locked runtime dependencies (pylock.toml), with pip-audit.
+audit: install
+	$(BIN)/python scripts/audit_deps.py
+
+# Re-lock the runtime dependencies (the `server` and `openfeature` extras) from PyPI itself,
+# whatever index this machine's pip is configured with.
+lock: install
+	PIP_CONFIG_FILE=/dev/null $(BIN)/python -m pip --isolated lock --quiet \
+		--index-url https://pypi.org/simple '.[server,openfeature]' -o pylock.toml
 
 format: install
 	$(BIN)/ruff format .

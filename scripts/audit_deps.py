@@ -1,0 +1,93 @@
+"""Audit the locked runtime dependencies (`pylock.toml`) for known vulnerabilities.
+
+pip-audit does the work. It asks PyPI's per-release JSON API, which some networks (such
+as CI runners that only reach PyPI's project pages) do not answer; for a package it could
+not audit, and whose locked release is PyPI's newest, this falls back to the project
+page, whose `vulnerabilities` are the newest release's. Exits 1 on any known
+vulnerability, and when nothing at all could be audited; lists what could not be
+audited either way (a locked release that is no longer the newest: re-lock with
+`make lock`).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+LOCK = ROOT / "pylock.toml"
+PYPI = "https://pypi.org/pypi"
+
+
+def locked_versions() -> dict[str, str]:
+    packages = tomllib.loads(LOCK.read_text())["packages"]
+    return {p["name"]: p["version"] for p in packages if "version" in p}
+
+
+def pip_audit() -> list[dict[str, object]]:
+    """pip-audit's verdict per locked package (`vulns`, or a `skip_reason`)."""
+    run = subprocess.run(  # noqa: S603 - a fixed command line
+        [sys.executable, "-m", "pip_audit", "--locked", str(ROOT), "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if not run.stdout.strip():
+        raise SystemExit(f"pip-audit failed:\n{run.stderr}")
+    dependencies: list[dict[str, object]] = json.loads(run.stdout)["dependencies"]
+    return dependencies
+
+
+def newest_release_vulns(client: httpx.Client, name: str, version: str) -> list[str] | None:
+    """Vulnerability ids of `name==version` from PyPI's project page, or None when the
+    locked release is not the newest (the page only speaks for the newest)."""
+    response = client.get(f"{PYPI}/{name}/json")
+    response.raise_for_status()
+    page = response.json()
+    if page["info"]["version"] != version:
+        return None
+    return [v["id"] for v in page.get("vulnerabilities", []) if not v.get("withdrawn")]
+
+
+def main() -> int:
+    versions = locked_versions()
+    found: dict[str, list[str]] = {}
+    unaudited: list[str] = []
+    audited = 0
+    with httpx.Client(timeout=20) as client:
+        for dependency in pip_audit():
+            name = str(dependency["name"])
+            if name not in versions:
+                continue  # the project itself
+            if "skip_reason" not in dependency:
+                audited += 1
+                vulns = dependency.get("vulns") or []
+                assert isinstance(vulns, list)
+                if vulns:
+                    found[name] = [str(v["id"]) for v in vulns]
+                continue
+            ids = newest_release_vulns(client, name, versions[name])
+            if ids is None:
+                unaudited.append(f"{name}=={versions[name]}")
+                continue
+            audited += 1
+            if ids:
+                found[name] = ids
+    for name, ids in sorted(found.items()):
+        print(f"VULNERABLE {name}=={versions[name]}: {', '.join(ids)}")
+    for requirement in unaudited:
+        print(f"not audited (no longer PyPI's newest; run `make lock`): {requirement}")
+    print(f"{audited} of {len(versions)} locked packages audited, {len(found)} vulnerable")
+    if audited == 0:
+        print("nothing could be audited: is PyPI reachable?", file=sys.stderr)
+        return 1
+    return 1 if found else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
