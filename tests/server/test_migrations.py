@@ -236,3 +236,32 @@ def test_after_graylane_server_migrate_a_server_that_may_not_migrate_starts(
     assert asyncio.run(start_and_stop()) == {
         key: version for key, (_, version) in DEFAULT_ENVIRONMENTS.items()
     }
+
+
+def test_several_processes_migrating_one_database_at_once_all_succeed(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    # Replicas started together with GRAYLANE_MIGRATE_ON_START=true do exactly this.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRAYLANE_")}
+    env["GRAYLANE_DATABASE_URL"] = postgres_url
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "graylane_server", "migrate"],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    errors = [p.communicate(timeout=120)[1] for p in processes]
+
+    assert [p.returncode for p in processes] == [0, 0, 0, 0], errors
+    engine = db.create_db_engine(settings_for(postgres_url, tmp_path))
+    try:
+        current, head = db.schema_revisions(engine)
+        assert current == head
+        assert environments(engine) == DEFAULT_ENVIRONMENTS
+    finally:
+        engine.dispose()
