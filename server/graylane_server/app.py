@@ -16,9 +16,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from graylane.core import Problem
 from graylane_server import __version__
 from graylane_server.audit.endpoints import router as audit_router
+from graylane_server.direct_routes import DirectDispatch
 from graylane_server.environments.endpoints import router as environments_router
 from graylane_server.errors import Conflict, GraylaneError, InvalidDocument, Unavailable
 from graylane_server.evaluation.endpoints import router as evaluate_router
+from graylane_server.evaluation.ofrep import direct as ofrep_direct
 from graylane_server.evaluation.ofrep import router as ofrep_router
 from graylane_server.flags.endpoints import router as flags_router
 from graylane_server.logging import configure as configure_logging
@@ -27,6 +29,7 @@ from graylane_server.ops.limits import BodySizeLimit
 from graylane_server.ops.metrics import MetricsMiddleware
 from graylane_server.ramps.endpoints import router as ramps_router
 from graylane_server.runtime import Runtime
+from graylane_server.sdk.endpoints import direct as sdk_direct
 from graylane_server.sdk.endpoints import router as sdk_router
 from graylane_server.segments.endpoints import router as segments_router
 from graylane_server.settings import Settings
@@ -149,6 +152,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         webhooks_router,
     ):
         app.include_router(router)
+    # Added first, so innermost: every middleware added after it wraps these routes too.
+    app.add_middleware(DirectDispatch, tables=(sdk_direct, ofrep_direct))
     mount_admin_ui(app, settings)  # /ui/ pages, /ui/static, and / redirecting to /ui/
     app.add_middleware(MetricsMiddleware, metrics=runtime.metrics, access_log=settings.access_log)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
@@ -14,9 +14,17 @@ from .runtime import Runtime
 from .tokens.principal import Principal, Role
 
 
-def get_runtime(request: Request) -> Runtime:
+def runtime_of(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
+
+
+# The dependencies below that do no blocking work are `async def`: FastAPI runs a plain
+# `def` dependency in its thread pool, a thread hop per request for nothing.
+
+
+async def get_runtime(request: Request) -> Runtime:
+    return runtime_of(request)
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
@@ -46,13 +54,19 @@ async def get_principal(request: Request, runtime: RuntimeDep) -> Principal:
     return await runtime.auth.authenticate(request)
 
 
+async def sdk_client(request: Request) -> Principal:
+    """The caller, who must hold an SDK token: for endpoints that take no dependencies
+    (see `graylane_server.direct_routes`)."""
+    return only_sdk(await runtime_of(request).auth.authenticate(request))
+
+
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
-def require(role: Role) -> Callable[[Principal], Principal]:
+def require(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
     """Only admin tokens and users whose role reaches `role`."""
 
-    def check(principal: CurrentPrincipal) -> Principal:
+    async def check(principal: CurrentPrincipal) -> Principal:
         if principal.kind == "sdk":
             raise Forbidden(
                 "SDK tokens can only read config, evaluate, stream and send metrics; "
@@ -72,10 +86,14 @@ ReleaseManager = Annotated[Principal, Depends(require(Role.RELEASE_MANAGER))]
 Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
 
 
-def require_sdk(principal: CurrentPrincipal) -> Principal:
+def only_sdk(principal: Principal) -> Principal:
     if principal.kind != "sdk":
         raise Forbidden("this endpoint takes an SDK token, which fixes the environment")
     return principal
+
+
+async def require_sdk(principal: CurrentPrincipal) -> Principal:
+    return only_sdk(principal)
 
 
 SdkClient = Annotated[Principal, Depends(require_sdk)]
@@ -91,14 +109,14 @@ def parse_if_match(value: str | None) -> int | None:
     return int(text)
 
 
-def _if_match(if_match: Annotated[str | None, Header()] = None) -> int | None:
+async def _if_match(if_match: Annotated[str | None, Header()] = None) -> int | None:
     return parse_if_match(if_match)
 
 
 IfMatchVersion = Annotated[int | None, Depends(_if_match)]
 
 
-def _reason(
+async def _reason(
     x_graylane_reason: Annotated[
         str | None, Header(description="Why: recorded in the audit log with the change.")
     ] = None,

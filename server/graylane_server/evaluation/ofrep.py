@@ -12,10 +12,14 @@ from fastapi.responses import JSONResponse
 
 from graylane.core import ErrorCode, Evaluation, evaluate
 from graylane_server.configs.http import etag_matches
-from graylane_server.deps import RuntimeDep, SdkClient
+from graylane_server.deps import runtime_of, sdk_client
+from graylane_server.direct_routes import DirectRoutes
 from graylane_server.sdk.endpoints import served
 
 router = APIRouter(prefix="/ofrep/v1", tags=["ofrep"])
+direct = DirectRoutes()
+"""Both evaluation endpoints, called on apps' request paths: served ahead of FastAPI's
+routing."""
 STREAM_PATH = "/api/v1/sdk/stream"
 
 
@@ -61,7 +65,9 @@ def _failure(key: str | None, code: ErrorCode, details: str) -> dict[str, Any]:
     return out
 
 
-@router.post(
+@direct.route(
+    router,
+    "POST",
     "/evaluate/flags/{key}",
     responses={
         200: {"description": "The flag's value, variant and reason."},
@@ -71,15 +77,14 @@ def _failure(key: str | None, code: ErrorCode, details: str) -> dict[str, Any]:
         403: {"description": "Not an SDK token."},
     },
 )
-async def evaluate_flag(
-    key: str, request: Request, client: SdkClient, runtime: RuntimeDep
-) -> JSONResponse:
+async def evaluate_flag(key: str, request: Request) -> JSONResponse:
     """Evaluate one flag for the context in the body."""
+    client = await sdk_client(request)
     try:
         context = await _context(request)
     except _BadRequest as exc:
         return JSONResponse(_failure(key, exc.code, exc.details), status_code=400)
-    result = evaluate(served(runtime, client.environment).snapshot, key, context)
+    result = evaluate(served(runtime_of(request), client.environment).snapshot, key, context)
     if result.error_code is ErrorCode.FLAG_NOT_FOUND:
         return JSONResponse(
             _failure(key, ErrorCode.FLAG_NOT_FOUND, f"flag {key!r} was not found"), status_code=404
@@ -87,7 +92,9 @@ async def evaluate_flag(
     return JSONResponse(_success(result))
 
 
-@router.post(
+@direct.route(
+    router,
+    "POST",
     "/evaluate/flags",
     responses={
         200: {"description": "Every flag evaluated, with an ETag for `If-None-Match`."},
@@ -97,14 +104,15 @@ async def evaluate_flag(
         403: {"description": "Not an SDK token."},
     },
 )
-async def evaluate_flags(request: Request, client: SdkClient, runtime: RuntimeDep) -> Response:
+async def evaluate_flags(request: Request) -> Response:
     """Evaluate every flag for the context in the body. The ETag covers the flag
     configuration and the context, so `If-None-Match` answers 304 only when both match."""
+    client = await sdk_client(request)
     try:
         context = await _context(request)
     except _BadRequest as exc:
         return JSONResponse(_failure(None, exc.code, exc.details), status_code=400)
-    config = served(runtime, client.environment)
+    config = served(runtime_of(request), client.environment)
     digest = hashlib.sha256(config.etag.encode())
     digest.update(json.dumps(context, sort_keys=True, default=str).encode())
     etag = f'"{digest.hexdigest()[:32]}"'

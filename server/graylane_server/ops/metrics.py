@@ -51,8 +51,27 @@ class ServerMetrics:
             "graylane_sse_streams", "Connected SDK streams.", registry=self.registry
         )
 
+        # Label children by (route, method, status), bound once: `labels()` checks and
+        # looks its values up under a lock on every call.
+        self._bound: dict[tuple[str, str, int], tuple[Counter, Histogram, Counter | None]] = {}
+
     def watch_streams(self, count: Callable[[], int]) -> None:
         self.streams.set_function(count)
+
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        key = (route, method, status)
+        bound = self._bound.get(key)
+        if bound is None:
+            bound = self._bound[key] = (
+                self.requests.labels(route, method, str(status)),
+                self.latency.labels(route, method),
+                self.errors.labels(route) if status >= 500 else None,
+            )
+        requests, latency, errors = bound
+        requests.inc()
+        latency.observe(seconds)
+        if errors is not None:
+            errors.inc()
 
 
 class MetricsMiddleware:
@@ -83,10 +102,7 @@ class MetricsMiddleware:
             route = getattr(scope.get("route"), "path", "unmatched")
             method = scope["method"]
             elapsed = time.perf_counter() - start
-            self.metrics.requests.labels(route, method, str(status)).inc()
-            self.metrics.latency.labels(route, method).observe(elapsed)
-            if status >= 500:
-                self.metrics.errors.labels(route).inc()
+            self.metrics.observe_request(route, method, status, elapsed)
             if self.access_log:
                 log.info(
                     "request",

@@ -10,13 +10,17 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from graylane_server.configs.http import config_response
 from graylane_server.configs.store import ServedConfig
-from graylane_server.deps import RuntimeDep, SdkClient
+from graylane_server.deps import RuntimeDep, SdkClient, runtime_of, sdk_client
+from graylane_server.direct_routes import DirectRoutes
 from graylane_server.errors import Unavailable, responses
+from graylane_server.runtime import Runtime
 
 router = APIRouter(prefix="/api/v1/sdk", tags=["sdk"])
+direct = DirectRoutes()
+"""The config, polled by every SDK: served ahead of FastAPI's routing."""
 
 
-def served(runtime: RuntimeDep, environment: str | None) -> ServedConfig:
+def served(runtime: Runtime, environment: str | None) -> ServedConfig:
     assert environment is not None
     config = runtime.store.get(environment)
     if config is None:
@@ -24,7 +28,9 @@ def served(runtime: RuntimeDep, environment: str | None) -> ServedConfig:
     return config
 
 
-@router.get(
+@direct.route(
+    router,
+    "GET",
     "/config",
     responses={
         **responses(Unavailable),
@@ -32,10 +38,11 @@ def served(runtime: RuntimeDep, environment: str | None) -> ServedConfig:
         304: {"description": "Unchanged since the ETag in `If-None-Match`."},
     },
 )
-async def get_config(request: Request, client: SdkClient, runtime: RuntimeDep) -> Response:
+async def get_config(request: Request) -> Response:
     """The flag document resolved for the SDK token's environment, with a strong ETag
     (`If-None-Match` answers 304) and gzip on request. Served from memory."""
-    return config_response(request, served(runtime, client.environment))
+    client = await sdk_client(request)
+    return config_response(request, served(runtime_of(request), client.environment))
 
 
 def change_event(config: ServedConfig) -> ServerSentEvent:
