@@ -9,7 +9,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -18,7 +18,13 @@ from graylane_server import __version__
 from graylane_server.audit.endpoints import router as audit_router
 from graylane_server.direct_routes import DirectDispatch
 from graylane_server.environments.endpoints import router as environments_router
-from graylane_server.errors import Conflict, GraylaneError, InvalidDocument, Unavailable
+from graylane_server.errors import (
+    BadRequest,
+    Conflict,
+    GraylaneError,
+    InvalidDocument,
+    Unavailable,
+)
 from graylane_server.evaluation.endpoints import router as evaluate_router
 from graylane_server.evaluation.ofrep import direct as ofrep_direct
 from graylane_server.evaluation.ofrep import router as ofrep_router
@@ -100,6 +106,12 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StaleDataError)
     async def _stale(_: Request, exc: StaleDataError) -> JSONResponse:
         return render(Conflict("changed by someone else at the same moment; read it and retry"))
+
+    @app.exception_handler(DataError)
+    async def _unstorable(_: Request, exc: DataError) -> JSONResponse:
+        # A value the database refuses (a NUL character, a number out of range): the
+        # request's fault, and nothing was changed.
+        return render(BadRequest("the request carries a value that cannot be stored"))
 
     @app.exception_handler(IntegrityError)
     async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:

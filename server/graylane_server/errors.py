@@ -3,6 +3,7 @@ renders them all as `{"error": {"code", "message", "problems"?}}`."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -42,7 +43,8 @@ class GraylaneError(Exception):
 
 
 class BadRequest(GraylaneError):
-    """The request is malformed."""
+    """The request is malformed: a body or header that cannot be parsed, or a value that
+    cannot be stored (such as a NUL character)."""
 
     status = 400
     code = "bad_request"
@@ -94,7 +96,8 @@ class PayloadTooLarge(GraylaneError):
 
 
 class InvalidDocument(GraylaneError):
-    """The body is invalid; `problems` lists every problem with its path. Nothing changed."""
+    """The request (body, path or query) is invalid; `problems` lists every problem with
+    its path. Nothing changed."""
 
     status = 422
     code = "invalid"
@@ -117,10 +120,14 @@ class PreconditionRequired(GraylaneError):
 
 
 class TooManyRequests(GraylaneError):
-    """Too many attempts; retry after `Retry-After` seconds."""
+    """Too many attempts (failed authentications from one address, or tokens minted by one
+    caller); retry after `Retry-After` seconds."""
 
     status = 429
     code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message, headers={"Retry-After": str(max(1, math.ceil(retry_after)))})
 
 
 class Unavailable(GraylaneError):
@@ -130,7 +137,18 @@ class Unavailable(GraylaneError):
     code = "unavailable"
 
 
+ANY_ENDPOINT: tuple[type[GraylaneError], ...] = (
+    BadRequest,  # unparseable input, or a value the database cannot store
+    Unauthorized,
+    Forbidden,
+    PayloadTooLarge,  # the body size limit applies to every request
+    InvalidDocument,  # path, query and body are validated, in the same error shape
+    TooManyRequests,  # repeated failed authentication from one address
+)
+
+
 def responses(*errors: type[GraylaneError]) -> dict[int | str, dict[str, object]]:
-    """OpenAPI `responses=` for the errors an endpoint can answer with."""
-    documented: tuple[type[GraylaneError], ...] = (Unauthorized, Forbidden, *errors)
+    """OpenAPI `responses=` for the errors an endpoint can answer with, besides those any
+    authenticated endpoint can (`ANY_ENDPOINT`)."""
+    documented: tuple[type[GraylaneError], ...] = (*ANY_ENDPOINT, *errors)
     return {e.status: {"model": ErrorBody, "description": e.__doc__ or e.code} for e in documented}

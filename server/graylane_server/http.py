@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Body
+from fastapi import Body, Path
 from fastapi.responses import JSONResponse
 
 from graylane_server.versioning import etag
 
 JsonObject = dict[str, Any]
+
+MAX_ROW_ID = 2**31 - 1
+RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="The numeric id from a listing.")]
+"""A row id in a path: out of range is a 422, never a database error."""
 
 DocumentBody = Body(
     ...,

@@ -21,6 +21,7 @@ from graylane_server.configs.notices import publish_after_commit
 from graylane_server.configs.store import ConfigStore
 from graylane_server.ops.metrics import ServerMetrics
 from graylane_server.ramps.controller import Controller
+from graylane_server.ratelimit import Limiter, MemoryLimiter
 from graylane_server.settings import Settings
 from graylane_server.tokens import service as tokens
 from graylane_server.tokens.auth import Authenticator
@@ -46,6 +47,8 @@ class Runtime:
     metrics: ServerMetrics
     usage: UsageStore
     controller: Controller
+    token_creations: Limiter
+    """Tokens minted per caller (`GRAYLANE_TOKEN_CREATE_*`)."""
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _loop: asyncio.AbstractEventLoop | None = None
 
@@ -71,7 +74,11 @@ class Runtime:
             readers=readers,
             bus=bus,
             store=ConfigStore(readers),
-            auth=Authenticator(readers, settings.token_cache_ttl),
+            auth=Authenticator(
+                readers,
+                settings.token_cache_ttl,
+                failures=MemoryLimiter(settings.auth_max_failures, settings.auth_window_seconds),
+            ),
             metrics=ServerMetrics(),
             usage=usage,
             controller=Controller(
@@ -80,6 +87,9 @@ class Runtime:
                 usage,
                 interval=settings.controller_interval,
                 prometheus_url=settings.prometheus_url,
+            ),
+            token_creations=MemoryLimiter(
+                settings.token_create_max, settings.token_create_window_seconds
             ),
         )
         runtime.metrics.watch_streams(runtime.store.stream_count)

@@ -66,6 +66,25 @@ class Settings(BaseSettings):
         gt=0,
         description="Admin UI: seconds over which failed sign-ins are counted.",
     )
+    auth_max_failures: int = Field(
+        default=20,
+        ge=1,
+        description="Failed token authentications (unknown or revoked token) allowed per client "
+        "address in the window, counted by each server process; more answer 429. A valid "
+        "token is never refused.",
+    )
+    auth_window_seconds: float = Field(
+        default=60, gt=0, description="Seconds over which failed token authentications count."
+    )
+    token_create_max: int = Field(
+        default=30,
+        ge=1,
+        description="Tokens one caller may create in the window, counted by each server "
+        "process; more answer 429.",
+    )
+    token_create_window_seconds: float = Field(
+        default=60, gt=0, description="Seconds over which token creations are counted."
+    )
     log_level: str = "info"
     log_json: bool = True
 

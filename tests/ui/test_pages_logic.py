@@ -10,9 +10,10 @@ import pytest
 
 from graylane_server.errors import InvalidDocument
 from graylane_server.models import FlagRow, RampRow
+from graylane_server.ratelimit import MemoryLimiter
 from graylane_server.ui import forms, impact
 from graylane_server.ui.charts import Bin, Threshold, metric_chart, stage_chart
-from graylane_server.ui.ratelimit import MemoryLoginLimiter, limiter_key
+from graylane_server.ui.ratelimit import limiter_key
 from graylane_server.ui.summaries import Filters, keep, line
 from graylane_server.ui.templating import leaves, pct, rate
 
@@ -185,15 +186,15 @@ def test_percentages_and_rates_read_as_people_write_them() -> None:
 
 
 def test_the_memory_limiter_counts_failures_per_username_and_address() -> None:
-    limiter = MemoryLoginLimiter(max_failures=3, window=300)
+    limiter = MemoryLimiter(max_events=3, window=300)
     key = limiter_key(" Ana ", "10.0.0.1")
     assert key == limiter_key("ana", "10.0.0.1")
     for _ in range(3):
         assert limiter.retry_after(key) == 0
-        limiter.failed(key)
+        limiter.record(key)
     assert 0 < limiter.retry_after(key) <= 300
     assert limiter.retry_after(limiter_key("ana", "10.0.0.2")) == 0
-    limiter.succeeded(key)
+    limiter.reset(key)
     assert limiter.retry_after(key) == 0
 
 

@@ -48,7 +48,9 @@ def list_audit(
     since: datetime | None = None,
     until: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    before: Annotated[int | None, Query(description="Continue below this entry id.")] = None,
+    before: Annotated[
+        int | None, Query(ge=1, le=2**63 - 1, description="Continue below this entry id.")
+    ] = None,
 ) -> AuditPage:
     """Newest first."""
     where = AuditFilter(

@@ -71,7 +71,11 @@ def get_flag(key: str, session: SessionDep, _: Viewer) -> JSONResponse:
     return versioned(row.definition, row.version)
 
 
-@router.put("/{key}", responses=WRITE_ERRORS, status_code=200)
+@router.put(
+    "/{key}",
+    responses={201: {"description": "Created: there was no flag with this key."}, **WRITE_ERRORS},
+    status_code=200,
+)
 def put_flag(
     key: str,
     session: SessionDep,

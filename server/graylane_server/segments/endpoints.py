@@ -58,7 +58,11 @@ def get_segment(key: str, session: SessionDep, _: Viewer) -> JSONResponse:
 
 
 @router.put(
-    "/{key}", responses=responses(PreconditionFailed, PreconditionRequired, InvalidDocument)
+    "/{key}",
+    responses={
+        201: {"description": "Created: there was no segment with this key."},
+        **responses(PreconditionFailed, PreconditionRequired, InvalidDocument),
+    },
 )
 def put_segment(
     key: str,

@@ -14,7 +14,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from graylane_server.errors import Unauthorized, Unavailable
+from graylane_server.errors import GraylaneError, TooManyRequests, Unauthorized, Unavailable
+from graylane_server.ratelimit import Limiter
 
 from . import repository
 from .principal import Principal, Role
@@ -35,9 +36,13 @@ def credentials(request: Request) -> str | None:
 
 
 class Authenticator:
-    def __init__(self, sessions: sessionmaker[Session], ttl: float) -> None:
+    def __init__(
+        self, sessions: sessionmaker[Session], ttl: float, *, failures: Limiter | None = None
+    ) -> None:
         self._sessions = sessions
         self._ttl = ttl
+        self._failures = failures
+        """Failed authentications per client address; a valid token never consults it."""
         self._cache: dict[str, tuple[Principal | None, float]] = {}
 
     async def authenticate(self, request: Request) -> Principal:
@@ -48,8 +53,25 @@ class Authenticator:
             )
         principal = await self.principal_for(token)
         if principal is None:
-            raise Unauthorized("unknown or revoked token")
+            raise self._refusal(request)
         return principal
+
+    def _refusal(self, request: Request) -> GraylaneError:
+        """401 for an unknown or revoked token; 429 once its address has failed too often
+        in the window. In memory, per process: a token cannot be guessed (256 random bits),
+        so the limit only keeps a misconfigured or hostile client from hammering."""
+        if self._failures is None:
+            return Unauthorized("unknown or revoked token")
+        address = request.client.host if request.client else "unknown"
+        wait = self._failures.retry_after(address)
+        if wait > 0:
+            return TooManyRequests(
+                "too many failed authentications from this address; retry after "
+                f"{max(1, round(wait))} seconds with a valid token",
+                retry_after=wait,
+            )
+        self._failures.record(address)
+        return Unauthorized("unknown or revoked token")
 
     async def principal_for(self, token: str) -> Principal | None:
         secret_hash = hash_token(token)

@@ -6,8 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from graylane_server.deps import Admin, Reason, SessionDep
-from graylane_server.errors import NotFound, responses
+from graylane_server.deps import Admin, Reason, RuntimeDep, SessionDep
+from graylane_server.errors import NotFound, TooManyRequests, responses
+from graylane_server.http import RowId
 from graylane_server.models import TokenRow
 from graylane_server.tokens import service
 from graylane_server.tokens.schemas import TokenCreate, TokenCreated, TokenList, TokenOut
@@ -30,9 +31,24 @@ def _out(row: TokenRow) -> TokenOut:
 
 
 @router.post("", status_code=201, response_model=TokenCreated, responses=responses(NotFound))
-def create_token(body: TokenCreate, session: SessionDep, principal: Admin) -> TokenCreated:
+def create_token(
+    body: TokenCreate, session: SessionDep, principal: Admin, runtime: RuntimeDep
+) -> TokenCreated:
     """`{"kind": "sdk", "environment": "production"}` or `{"kind": "admin", "role": "editor"}`.
-    The answer carries the secret; it is stored hashed and never shown again."""
+    The answer carries the secret; it is stored hashed and never shown again. Each caller
+    may create `GRAYLANE_TOKEN_CREATE_MAX` tokens per `GRAYLANE_TOKEN_CREATE_WINDOW_SECONDS`;
+    more are refused with 429."""
+    caller = f"{principal.actor}#{principal.id}"
+    wait = runtime.token_creations.retry_after(caller)
+    if wait > 0:
+        settings = runtime.settings
+        raise TooManyRequests(
+            f"at most {settings.token_create_max} tokens per "
+            f"{settings.token_create_window_seconds:g} seconds; retry after "
+            f"{max(1, round(wait))} seconds",
+            retry_after=wait,
+        )
+    runtime.token_creations.record(caller)
     row, secret = service.create(
         session,
         actor=principal.actor,
@@ -56,6 +72,8 @@ def list_tokens(
 
 
 @router.delete("/{token_id}", response_model=TokenOut, responses=responses(NotFound))
-def revoke_token(token_id: int, session: SessionDep, principal: Admin, reason: Reason) -> TokenOut:
+def revoke_token(
+    token_id: RowId, session: SessionDep, principal: Admin, reason: Reason
+) -> TokenOut:
     """Revoke: the token stops working on every replica at once."""
     return _out(service.revoke(session, actor=principal.actor, token_id=token_id, reason=reason))

@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from graylane_server.errors import GraylaneError, InvalidDocument
+from graylane_server.ui.security import harden
 
 log = structlog.get_logger(__name__)
 
@@ -129,7 +130,11 @@ def install(app: FastAPI) -> None:
 
     def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("ui.request_failed", method=request.method, path=request.url.path)
-        return error_page(request, 500, "An unexpected error occurred; nothing may have changed.")
+        page = error_page(request, 500, "An unexpected error occurred; nothing may have changed.")
+        # Starlette answers unexpected errors from its outermost layer, outside the
+        # middleware that adds the security headers to every other UI response.
+        harden(page.headers)
+        return page
 
     wrap(GraylaneError, domain)
     wrap(StarletteHTTPException, http)

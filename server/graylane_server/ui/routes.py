@@ -159,7 +159,7 @@ async def login(request: Request, ui: UiDep, runtime: RuntimeDep) -> Response:
 
     secret = await run_in_threadpool(sign_in) if username and password else None
     if secret is None:
-        await run_in_threadpool(ui.limiter.failed, key)
+        await run_in_threadpool(ui.limiter.record, key)
         return _login_page(
             request,
             ui,
@@ -167,7 +167,7 @@ async def login(request: Request, ui: UiDep, runtime: RuntimeDep) -> Response:
             error="Wrong username or password, or the account is disabled.",
             status=401,
         )
-    await run_in_threadpool(ui.limiter.succeeded, key)
+    await run_in_threadpool(ui.limiter.reset, key)
     response = redirect(forms.local_target(fields.get("next")))
     response.set_cookie(
         sessions.COOKIE,

@@ -33,9 +33,19 @@ def _is_ui(path: str) -> bool:
     return path in ("/", "/ui") or path.startswith("/ui/")
 
 
+def harden(headers: MutableHeaders, *, static: bool = False) -> None:
+    """Add `HEADERS` (and, except for static files, `Cache-Control: no-store`), keeping
+    any the response set itself."""
+    for name, value in HEADERS.items():
+        headers.setdefault(name, value)
+    if not static:
+        headers.setdefault("Cache-Control", "no-store")
+
+
 class SecurityHeaders:
     """Adds `HEADERS` to UI responses; pages (not static files) are never cached, since
-    they show who is signed in and what they may do."""
+    they show who is signed in and what they may do. (The page for an unexpected error is
+    sent from outside every middleware, so it adds them itself: see `ui.errors`.)"""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -49,11 +59,7 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in HEADERS.items():
-                    headers.setdefault(name, value)
-                if not static:
-                    headers.setdefault("Cache-Control", "no-store")
+                harden(MutableHeaders(scope=message), static=static)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

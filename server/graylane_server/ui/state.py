@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from graylane_server.ratelimit import Limiter
 from graylane_server.settings import Settings
 from graylane_server.ui.assets import StaticUrls, static_dir, templates_dir
-from graylane_server.ui.ratelimit import LoginLimiter, create_limiter
+from graylane_server.ui.ratelimit import create_limiter
 from graylane_server.ui.templating import Templates
 
 
@@ -14,7 +15,7 @@ from graylane_server.ui.templating import Templates
 class UiState:
     settings: Settings
     templates: Templates
-    limiter: LoginLimiter
+    limiter: Limiter
 
     @classmethod
     def create(cls, settings: Settings) -> UiState:

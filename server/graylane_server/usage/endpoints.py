@@ -14,6 +14,7 @@ from graylane_server.errors import InvalidDocument, responses
 from graylane_server.usage.schemas import Accepted, FlagUsage, MetricsReport, SeriesPoint
 from graylane_server.usage.store import (
     BUCKET_SECONDS,
+    RETENTION_SECONDS,
     Count,
     bucket_of,
     evaluation_series,
@@ -53,13 +54,21 @@ async def read_metrics(
     environment: str,
     runtime: RuntimeDep,
     _: Viewer,
-    since: Annotated[float | None, Query(description="Unix seconds; default an hour ago.")] = None,
-    until: Annotated[float | None, Query(description="Unix seconds; default now.")] = None,
+    since: Annotated[
+        float | None,
+        Query(ge=0, allow_inf_nan=False, description="Unix seconds; default an hour ago."),
+    ] = None,
+    until: Annotated[
+        float | None, Query(ge=0, allow_inf_nan=False, description="Unix seconds; default now.")
+    ] = None,
 ) -> FlagUsage:
     """Counts the SDKs reported for one flag: totals per variant, per group and event, and
-    a series per bucket for charts."""
-    end = time.time() if until is None else until
+    a series per bucket for charts. Counts are kept for three days, so a window reaches
+    back at most that far from `until`, and no further ahead than now."""
+    now = time.time()
+    end = now if until is None else min(until, now + BUCKET_SECONDS)
     start = end - 3600 if since is None else since
+    start = max(start, end - RETENTION_SECONDS)
     buckets = await run_in_threadpool(runtime.usage.read, environment, key, start, end)
     evaluations: Counter[str] = Counter()
     events: defaultdict[str, Counter[str]] = defaultdict(Counter)

@@ -10,6 +10,7 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
 from graylane_server.deps import Admin, SessionDep, Viewer
 from graylane_server.errors import InvalidDocument, NotFound, responses
+from graylane_server.http import RowId
 from graylane_server.models import WebhookRow
 from graylane_server.webhooks import service
 
@@ -88,13 +89,13 @@ def list_webhooks(session: SessionDep, _: Viewer) -> WebhookList:
 
 
 @router.delete("/{webhook_id}", status_code=204, responses=responses(NotFound))
-def delete_webhook(webhook_id: int, session: SessionDep, principal: Admin) -> Response:
+def delete_webhook(webhook_id: RowId, session: SessionDep, principal: Admin) -> Response:
     service.delete(session, actor=principal.actor, webhook_id=webhook_id)
     return Response(status_code=204)
 
 
 @router.get("/{webhook_id}/deliveries", response_model=DeliveryList, responses=responses(NotFound))
-def list_deliveries(webhook_id: int, session: SessionDep, _: Viewer) -> DeliveryList:
+def list_deliveries(webhook_id: RowId, session: SessionDep, _: Viewer) -> DeliveryList:
     """Every attempt to deliver, newest first: status, attempts and the last error."""
     return DeliveryList(
         deliveries=[
