@@ -23,6 +23,8 @@ from .secrets import hash_token
 
 NEGATIVE_TTL = 5.0
 """Unknown tokens are remembered briefly, so a bad client cannot hammer the database."""
+RECHECK_WHILE_DOWN = 1.0
+"""Seconds between attempts to re-verify a known token while the database is unreachable."""
 
 
 def credentials(request: Request) -> str | None:
@@ -81,6 +83,12 @@ class Authenticator:
         try:
             principal = await run_in_threadpool(self._lookup, secret_hash)
         except OperationalError as exc:
+            if cached is not None and cached[0] is not None:
+                # Verified before: stay trusted while the database is away, so config and
+                # evaluation outlast the time limit. Nothing can revoke it there meanwhile,
+                # and a revocation made through another replica still arrives (`forget`).
+                self._cache[secret_hash] = (cached[0], time.monotonic() + RECHECK_WHILE_DOWN)
+                return cached[0]
             raise Unavailable("the database is unreachable; try again shortly") from exc
         ttl = self._ttl if principal is not None else NEGATIVE_TTL
         self._cache[secret_hash] = (principal, time.monotonic() + ttl)

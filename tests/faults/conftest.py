@@ -1,0 +1,105 @@
+"""Fixtures for fault-injection tests: a fresh database per test (on the shared
+PostgreSQL, or on a private cluster a test may stop), a private Redis a test may stop,
+and `graylane-server serve` replicas that are killed after the test whatever happened."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from graylane_server.db import migrate
+from tests.faults.helpers import ADMIN_TOKEN
+from tests.support import services
+from tests.support.faults import PrivatePostgres, PrivateRedis
+from tests.support.servers import ServerProcess
+
+
+def _migrated(url: str) -> str:
+    engine = create_engine(url)
+    migrate(engine)
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def shared_database() -> Iterator[str]:
+    """A new database on the machine's PostgreSQL, migrated, dropped after the test."""
+    with services.fresh_postgres_database() as url:
+        yield _migrated(url)
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[PrivatePostgres]:
+    cluster = PrivatePostgres()
+    try:
+        yield cluster.start()
+    finally:
+        cluster.close()
+
+
+@pytest.fixture
+def private_database(private_postgres: PrivatePostgres) -> str:
+    """A migrated database on the private cluster."""
+    engine = create_engine(private_postgres.url(), isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text("CREATE DATABASE graylane"))
+    engine.dispose()
+    return _migrated(private_postgres.url("graylane"))
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    server = PrivateRedis(tmp_path)
+    try:
+        yield server.start()
+    finally:
+        server.close()
+
+
+StartServer = Callable[..., ServerProcess]
+StartServers = Callable[..., list[ServerProcess]]
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator[StartServer]:
+    """`start_server(name, database_url, redis_url, **settings)`: a server process with
+    the bootstrap admin token; extra keyword settings become GRAYLANE_* variables."""
+    started: list[ServerProcess] = []
+
+    def start(name: str, database_url: str, redis_url: str, **settings: object) -> ServerProcess:
+        env = {
+            "GRAYLANE_DATABASE_URL": database_url,
+            "GRAYLANE_REDIS_URL": redis_url,
+            "GRAYLANE_MIGRATE_ON_START": "false",
+            "GRAYLANE_BOOTSTRAP_ADMIN_TOKEN": ADMIN_TOKEN,
+            "GRAYLANE_RECONCILE_INTERVAL": "60",
+            "GRAYLANE_STREAM_HEARTBEAT": "0.5",
+            "GRAYLANE_TOKEN_CACHE_TTL": "600",
+            "GRAYLANE_DATA_DIR": str(tmp_path / name),
+            "GRAYLANE_LOG_LEVEL": "info",
+            **{f"GRAYLANE_{key.upper()}": str(value) for key, value in settings.items()},
+        }
+        server = ServerProcess(env, tmp_path / f"{name}.log")
+        started.append(server)
+        return server.start(timeout=60)
+
+    yield start
+    for server in started:
+        server.kill()
+
+
+@pytest.fixture
+def start_servers(start_server: StartServer) -> StartServers:
+    """`start_servers(names, database_url, redis_url, **settings)`: replicas started side
+    by side, since each takes seconds to import and warm up."""
+
+    def start(names: Sequence[str], *args: object, **settings: object) -> list[ServerProcess]:
+        with ThreadPoolExecutor(len(names)) as pool:
+            futures = [pool.submit(start_server, name, *args, **settings) for name in names]
+            return [future.result() for future in futures]
+
+    return start
