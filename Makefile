@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install lint format typecheck test audit lock screenshots bench bench-propagation clean
+.PHONY: install lint format typecheck test audit lock screenshots bench bench-propagation load load-peers clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,23 @@ bench: install
 bench-propagation: install
 	scripts/ensure-services
 	$(BIN)/python bench/propagation.py
+
+# Locust load tests against `graylane-server serve` (one process, then two replicas, then
+# SSE streams) on a fresh PostgreSQL database with Redis; writes the table under "Load" in
+# docs/benchmarks.md. About 7 minutes; `$(BIN)/python load_tests/run.py --quick` takes 2.
+load: install
+	$(BIN)/python -m pip install --quiet -e '.[load]'
+	scripts/ensure-services
+	$(BIN)/python load_tests/run.py
+
+# Graylane next to the Unleash open-source server under the same locust load, in one run:
+# Unleash and a Node.js it supports are installed once with npm under ~/.cache/graylane-bench
+# (never into the repository). Writes the section under "Next to the Unleash server" in
+# docs/benchmarks.md. About 6 minutes; `$(BIN)/python load_tests/peers/unleash.py --quick` takes 2.
+load-peers: install
+	$(BIN)/python -m pip install --quiet -e '.[load]'
+	scripts/ensure-services
+	$(BIN)/python load_tests/peers/unleash.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
