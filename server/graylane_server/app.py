@@ -83,8 +83,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        # Routing errors (no such path, method not allowed) in the same shape as ours.
-        codes = {404: "not_found", 405: "method_not_allowed"}
+        # Routing errors (no such path, method not allowed) and bodies FastAPI cannot
+        # parse, in the same shape as ours.
+        codes = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}
         message = {
             404: f"no endpoint {request.url.path}",
             405: f"{request.method} is not allowed on {request.url.path}",

@@ -56,7 +56,17 @@ def change_event(config: ServedConfig) -> ServerSentEvent:
     return ServerSentEvent(data=json.dumps(data), id=str(config.version))
 
 
-@router.get("/stream", responses=responses(Unavailable))
+@router.get(
+    "/stream",
+    response_class=EventSourceResponse,
+    responses={
+        **responses(Unavailable),
+        200: {
+            "description": "A stream of change notices, OFREP's `refetchEvaluation` events.",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        },
+    },
+)
 async def stream(request: Request, client: SdkClient, runtime: RuntimeDep) -> EventSourceResponse:
     """Server-sent events: one at once with the current version, then one for every new
     version of the environment's config. Comment pings keep idle connections alive."""
