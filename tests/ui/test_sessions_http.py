@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import uuid
 
@@ -273,3 +274,24 @@ def test_a_new_token_is_shown_once(
         f"{server.url}/api/v1/sdk/config", headers={"Authorization": f"Bearer {secret}"}
     )
     assert config.status_code == 200
+
+
+def test_an_editor_form_with_a_version_that_is_not_a_number_is_answered_in_place(
+    server: LiveServer, make_user: UserFactory, signed_in: SignedInFactory, admin: httpx.Client
+) -> None:
+    admin.put("/api/v1/flags/odd-version", json=boolean_flag()).raise_for_status()
+    client = signed_in(make_user("editor"))
+    page = client.get("/ui/flags/odd-version?env=staging")
+    response = client.post(
+        "/ui/flags/odd-version/definition",
+        data={
+            "definition": json.dumps(boolean_flag(percentage=10)),
+            "version": "latest",
+            "intent": "save",
+            "csrf_token": csrf_of(page.text),
+        },
+    )
+    assert response.status_code == 422
+    assert "version must be a whole number" in response.text
+    stored = admin.get("/api/v1/flags/odd-version").json()
+    assert stored["environments"]["staging"]["fallthrough"]["rollout"]["percentage"] == 0

@@ -1,0 +1,143 @@
+"""Signing in and out. The sign-in form has no session yet, so its CSRF token travels in a
+cookie of its own; failed attempts are rate-limited per username and address."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import HTMLResponse, Response
+
+from graylane_server import db
+from graylane_server.deps import RuntimeDep, SessionDep
+from graylane_server.models import utcnow
+from graylane_server.ui import csrf, forms, sessions
+from graylane_server.ui.auth import PostedForm, UiDep
+from graylane_server.ui.errors import CsrfRejected
+from graylane_server.ui.pages import redirect, secure
+from graylane_server.ui.ratelimit import limiter_key
+from graylane_server.ui.state import UiState
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+
+
+def _login_page(
+    request: Request,
+    ui: UiState,
+    *,
+    username: str = "",
+    error: str | None = None,
+    notice: str | None = None,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:
+    token = csrf.new_token()
+    body = ui.templates.render(
+        "login.html",
+        request=request,
+        csrf=token,
+        username=username,
+        error=error,
+        notice=notice,
+        next=forms.local_target(request.query_params.get("next")),
+    )
+    response = HTMLResponse(body, status_code=status, headers=headers)
+    response.set_cookie(
+        csrf.LOGIN_COOKIE,
+        token,
+        max_age=3600,
+        path="/ui/login",
+        httponly=True,
+        samesite="strict",
+        secure=secure(request),
+    )
+    return response
+
+
+def _wait_words(username: str, wait: float) -> str:
+    minutes = max(1, round(wait / 60))
+    return (
+        f"Too many failed sign-ins for {username or 'this username'} from your "
+        f"address. Wait {minutes} minute{'s' if minutes != 1 else ''} and try again."
+    )
+
+
+@router.get("/login")
+def login_form(*, request: Request, ui: UiDep, runtime: RuntimeDep) -> Response:
+    secret = request.cookies.get(sessions.COOKIE)
+    if secret:
+        with runtime.readers() as session:
+            if sessions.find(session, secret, now=utcnow(), take_flash=False) is not None:
+                return redirect("/ui/")
+    notice = "You are signed out." if request.query_params.get("signed_out") else None
+    return _login_page(request, ui, notice=notice)
+
+
+@router.post("/login")
+async def login(*, request: Request, ui: UiDep, runtime: RuntimeDep) -> Response:
+    form = await request.form()
+    fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+    username = fields.get("username", "").strip()
+    try:
+        csrf.verify(request.cookies.get(csrf.LOGIN_COOKIE), fields.get(csrf.FIELD))
+    except CsrfRejected:
+        return _login_page(
+            request,
+            ui,
+            username=username,
+            error="This sign-in form expired or did not come from Graylane: please try again.",
+            status=403,
+        )
+    password = fields.get("password", "")
+    address = request.client.host if request.client else "unknown"
+    key = limiter_key(username, address)
+    wait = await run_in_threadpool(ui.limiter.retry_after, key)
+    if wait > 0:
+        return _login_page(
+            request,
+            ui,
+            username=username,
+            error=_wait_words(username, wait),
+            status=429,
+            headers={"Retry-After": str(max(1, round(wait)))},
+        )
+
+    def sign_in() -> str | None:
+        with db.transaction(runtime.sessions) as session:
+            user = sessions.check_credentials(session, username, password)
+            if user is None:
+                return None
+            return sessions.start(session, user, hours=ui.settings.ui_session_hours, now=utcnow())
+
+    secret = await run_in_threadpool(sign_in) if username and password else None
+    if secret is None:
+        await run_in_threadpool(ui.limiter.record, key)
+        return _login_page(
+            request,
+            ui,
+            username=username,
+            error="Wrong username or password, or the account is disabled.",
+            status=401,
+        )
+    await run_in_threadpool(ui.limiter.reset, key)
+    response = redirect(forms.local_target(fields.get("next")))
+    response.set_cookie(
+        sessions.COOKIE,
+        secret,
+        max_age=round(ui.settings.ui_session_hours * 3600),
+        path="/ui",
+        httponly=True,
+        samesite="lax",
+        secure=secure(request),
+    )
+    response.delete_cookie(csrf.LOGIN_COOKIE, path="/ui/login")
+    return response
+
+
+@router.post("/logout")
+def logout(*, request: Request, _: PostedForm, session: SessionDep) -> Response:
+    secret = request.cookies.get(sessions.COOKIE)
+    if secret:
+        sessions.end(session, secret)
+    response = redirect("/ui/login?signed_out=1")
+    response.delete_cookie(sessions.COOKIE, path="/ui", secure=secure(request), httponly=True)
+    return response

@@ -1,0 +1,260 @@
+"""Ramps: the list, one ramp's page and what it polls, its plan, and the actions that move
+it (start, advance, pause, resume, roll back, restart)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
+from starlette.responses import Response
+
+from graylane_server.deps import RuntimeDep, SessionDep
+from graylane_server.environments import service as environments
+from graylane_server.errors import (
+    Forbidden,
+    GraylaneError,
+    InvalidDocument,
+    PreconditionFailed,
+    PreconditionRequired,
+)
+from graylane_server.flags import service as flags
+from graylane_server.models import Environment, FlagRow, RampRow, utcnow
+from graylane_server.ramps import service as ramps
+from graylane_server.ui import drafts, forms, rampview
+from graylane_server.ui.auth import CurrentUser, PostedForm, UiDep, UiEditor
+from graylane_server.ui.pages import choose_environment, confirmation, done, render
+from graylane_server.ui.sessions import SignedIn
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+
+RampAction = Literal["start", "advance", "pause", "resume", "rollback", "restart"]
+DONE_WORDS: dict[RampAction, str] = {
+    "start": "Started",
+    "advance": "Advanced",
+    "pause": "Paused",
+    "resume": "Resumed",
+    "rollback": "Rolled back",
+    "restart": "Restarted",
+}
+# Ramps in motion first, finished ones last.
+STATUS_ORDER = {"running": 0, "paused": 1, "rolled_back": 2, "completed": 3}
+
+
+def _ramp_url(key: str, environment: str) -> str:
+    return f"/ui/flags/{key}/environments/{environment}/ramp"
+
+
+def _ramp_context(
+    session: Session, runtime: RuntimeDep, row: FlagRow, env: Environment, user: SignedIn
+) -> dict[str, Any]:
+    config = row.definition.get("environments", {}).get(env.key)
+    if config is None or "ramp" not in config:
+        return {"model": None, "flag": row, "config": config}
+    model = rampview.build(session, runtime, row, env, user)
+    return {"model": model, "flag": row, "config": config}
+
+
+def _listed(rows: Sequence[RampRow], definitions: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each ramp with the stages of its plan, in STATUS_ORDER then by flag."""
+    items = []
+    for r in rows:
+        config = definitions.get(r.flag, {}).get("environments", {}).get(r.environment, {})
+        stages = config.get("ramp", {}).get("stages", [])
+        items.append({"row": r, "stages": stages})
+    items.sort(key=lambda i: (STATUS_ORDER.get(i["row"].status, 9), i["row"].flag))
+    return items
+
+
+@router.get("/flags/{key}/environments/{environment}/ramp")
+def ramp_page(
+    key: str,
+    environment: str,
+    *,
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    ui: UiDep,
+    runtime: RuntimeDep,
+) -> Response:
+    row = flags.get(session, key)
+    env = environments.get(session, environment)
+    context = _ramp_context(session, runtime, row, env, user)
+    return render(
+        request,
+        ui,
+        session,
+        user,
+        "ramp.html",
+        active="ramps",
+        environment=env,
+        env_link=lambda other: _ramp_url(key, other),
+        **context,
+    )
+
+
+@router.get("/api/flags/{key}/environments/{environment}/ramp")
+def ramp_live(
+    key: str,
+    environment: str,
+    *,
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    ui: UiDep,
+    runtime: RuntimeDep,
+) -> JSONResponse:
+    """What the ramp page polls: the live part of the page, rendered, and a few numbers."""
+    row = flags.get(session, key)
+    env = environments.get(session, environment)
+    context = _ramp_context(session, runtime, row, env, user)
+    model = context["model"]
+    if model is None:
+        return JSONResponse({"status": "none", "html": ""})
+    html = ui.templates.render(
+        "_ramp_live.html",
+        request=request,
+        user=user,
+        csrf=user.csrf_token,
+        env=env,
+        now=time.time(),
+        **context,
+    )
+    return JSONResponse(
+        {
+            "status": model.view.status,
+            "stage": model.view.stage,
+            "percentage": model.view.percentage,
+            "version": model.view.version,
+            "holding": model.view.holding,
+            "html": html,
+        },
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@router.post("/flags/{key}/environments/{environment}/ramp/plan")
+def save_plan(
+    key: str,
+    environment: str,
+    *,
+    request: Request,
+    form: PostedForm,
+    user: UiEditor,
+    session: SessionDep,
+) -> Response:
+    row = flags.get(session, key)
+    environments.get(session, environment)
+    back = _ramp_url(key, environment)
+    config = drafts.ramp_config(row.definition, environment)
+    try:
+        config["ramp"] = drafts.ramp_plan(form, config.get("ramp"))
+        with session.begin_nested():
+            flags.put_environment(
+                session,
+                actor=user.principal.actor,
+                key=key,
+                environment=environment,
+                config=config,
+                expected_version=forms.optional_int(form, "version"),
+                reason=forms.text(form, "reason") or None,
+            )
+    except forms.FormError as exc:
+        return done(session, user, back, exc.message, "error")
+    except InvalidDocument as exc:
+        details = "; ".join(f"{p.path or 'plan'}: {p.message}" for p in exc.problems)
+        return done(session, user, back, f"The plan is invalid: {details}", "error")
+    except (PreconditionFailed, PreconditionRequired) as exc:
+        return done(session, user, back, exc.message, "error")
+    return done(session, user, back, f"Saved the ramp plan of {key} in {environment}.")
+
+
+@router.post("/flags/{key}/environments/{environment}/ramp/{action}")
+def ramp_action(
+    key: str,
+    environment: str,
+    action: RampAction,
+    *,
+    request: Request,
+    form: PostedForm,
+    user: UiEditor,
+    session: SessionDep,
+    ui: UiDep,
+    runtime: RuntimeDep,
+) -> Response:
+    row = flags.get(session, key)
+    env = environments.get(session, environment)
+    back = _ramp_url(key, environment)
+    model = rampview.build(session, runtime, row, env, user)
+    button = next((b for b in model.buttons if b.action == action), None)
+    asked = confirmation(
+        request,
+        ui,
+        session,
+        user,
+        form,
+        title=f"{button.label if button else action.capitalize()} — {key} in {environment}?",
+        message=button.confirm if button else f"{action} the ramp.",
+        label=button.label if button else action.capitalize(),
+        danger=action in ("rollback", "pause"),
+        back=back,
+    )
+    if asked is not None:
+        return asked
+    breached = [r for r in model.view.readings if r.status == "breach"]
+    if action == "advance" and breached:
+        return done(
+            session,
+            user,
+            back,
+            f"Guard {breached[0].guard} is breached ({breached[0].detail}): roll back or "
+            "investigate before advancing.",
+            "error",
+        )
+    version = forms.optional_int(form, "version") if action in ramps.NEEDS_VERSION else None
+    try:
+        with session.begin_nested():
+            ramps.act(
+                session,
+                principal=user.principal,
+                key=key,
+                environment=environment,
+                action=action,
+                expected_version=version,
+                reason=forms.text(form, "reason") or None,
+                now=utcnow(),
+            )
+    except Forbidden:
+        raise
+    except PreconditionFailed:
+        return done(
+            session,
+            user,
+            back,
+            "The ramp moved since you looked at it; check where it stands and try again.",
+            "error",
+        )
+    except GraylaneError as exc:
+        return done(session, user, back, exc.message, "error")
+    session.flush()
+    after = ramps.load(session, key, environment)
+    return done(
+        session,
+        user,
+        back,
+        f"{DONE_WORDS[action]} the ramp of {key} in {environment}: now at {after.percentage:f}%.",
+    )
+
+
+@router.get("/ramps")
+def ramp_list(*, request: Request, session: SessionDep, user: CurrentUser, ui: UiDep) -> Response:
+    rows = ramps.listing(session)
+    definitions = {r.key: r.definition for r in flags.listing(session)}
+    items = _listed(rows, definitions)
+    env = choose_environment(request, environments.listing(session))
+    return render(
+        request, ui, session, user, "ramps.html", active="ramps", environment=env, items=items
+    )
