@@ -54,7 +54,14 @@ class Settings(BaseSettings):
         description="Admin UI: a flag left unchanged this long at 0% or 100% is listed as stale.",
     )
     ui_session_hours: float = Field(
-        default=12, gt=0, description="Admin UI: how long a sign-in lasts."
+        default=12,
+        gt=0,
+        description="Admin UI: how long a sign-in lasts without use; using it extends it.",
+    )
+    ui_session_max_hours: float = Field(
+        default=168,
+        gt=0,
+        description="Admin UI: no sign-in lasts longer than this, in use or not.",
     )
     login_max_failures: int = Field(
         default=5,

@@ -295,3 +295,52 @@ def test_an_editor_form_with_a_version_that_is_not_a_number_is_answered_in_place
     assert "version must be a whole number" in response.text
     stored = admin.get("/api/v1/flags/odd-version").json()
     assert stored["environments"]["staging"]["fallthrough"]["rollout"]["percentage"] == 0
+
+
+def test_a_session_in_use_is_extended_up_to_its_limit_and_an_idle_one_ends(
+    server: LiveServer, make_user: UserFactory, signed_in: SignedInFactory, database_url: str
+) -> None:
+    # Defaults: 12 hours without use, 168 hours at most after signing in.
+    client = signed_in(make_user("viewer"))
+    secret_hash = hashlib.sha256(client.cookies["graylane_session"].encode()).hexdigest()
+    engine = create_engine(database_url)
+
+    def age(signed_in_hours_ago: float, expires_in_hours: float) -> None:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "UPDATE ui_sessions SET created_at = now() - make_interval(secs => :ago),"
+                    " expires_at = now() + make_interval(secs => :left) WHERE secret_hash = :h"
+                ),
+                {
+                    "ago": signed_in_hours_ago * 3600,
+                    "left": expires_in_hours * 3600,
+                    "h": secret_hash,
+                },
+            )
+
+    def hours_left() -> float:
+        with engine.connect() as connection:
+            left = connection.execute(
+                text(
+                    "SELECT extract(epoch FROM expires_at - now()) FROM ui_sessions"
+                    " WHERE secret_hash = :h"
+                ),
+                {"h": secret_hash},
+            ).scalar_one()
+        return float(left) / 3600
+
+    try:
+        # Used with an hour to go: it lasts another 12 hours from now.
+        age(signed_in_hours_ago=20, expires_in_hours=1)
+        assert client.get("/ui/").status_code == 200
+        assert 11.9 < hours_left() <= 12
+        # Near the limit, use extends it only to the limit.
+        age(signed_in_hours_ago=165, expires_in_hours=1)
+        assert client.get("/ui/").status_code == 200
+        assert 2.9 < hours_left() <= 3
+        # Left idle past its expiry, it is over.
+        age(signed_in_hours_ago=20, expires_in_hours=-0.01)
+        assert client.get("/ui/").status_code == 303
+    finally:
+        engine.dispose()

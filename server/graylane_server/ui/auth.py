@@ -29,12 +29,14 @@ def get_ui(request: Request) -> UiState:
 UiDep = Annotated[UiState, Depends(get_ui)]
 
 
-def signed_in(request: Request, session: SessionDep) -> SignedIn:
+def signed_in(request: Request, session: SessionDep, ui: UiDep) -> SignedIn:
     secret = request.cookies.get(sessions.COOKIE)
     if not secret:
         raise LoginRequired("sign in to continue")
     page = request.method == "GET" and not request.url.path.startswith("/ui/api/")
-    found = sessions.find(session, secret, now=utcnow(), take_flash=page)
+    found = sessions.find(
+        session, secret, now=utcnow(), take_flash=page, extend=ui.session_lifetime
+    )
     if found is None:
         raise LoginRequired("your session has ended: sign in again")
     return found

@@ -2,7 +2,8 @@
 
 The browser holds a random secret in an HttpOnly cookie; the table holds only its hash,
 so a copy of the database signs nobody in. Each session carries its own CSRF token and
-at most one message for the next page ("Saved", "Rolled back").
+at most one message for the next page ("Saved", "Rolled back"). A session in use stays
+alive; an idle one ends, and none outlives its limit.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from graylane_server.models import UiSessionRow, UserRow
+from graylane_server.settings import Settings
 from graylane_server.tokens.principal import Principal, Role
 from graylane_server.ui import csrf
 from graylane_server.users.passwords import hash_password, verify_password
@@ -46,6 +48,30 @@ class SignedIn:
         return self.role.allows(Role(role))
 
 
+@dataclass(frozen=True, slots=True)
+class Lifetime:
+    """How long a session lasts: `idle` since it was last used, and never longer than
+    `limit` after signing in."""
+
+    idle: timedelta
+    limit: timedelta
+
+    @classmethod
+    def of(cls, settings: Settings) -> Lifetime:
+        return cls(
+            idle=timedelta(hours=settings.ui_session_hours),
+            limit=timedelta(hours=max(settings.ui_session_max_hours, settings.ui_session_hours)),
+        )
+
+    def expiry(self, signed_in_at: datetime, now: datetime) -> datetime:
+        return min(now + self.idle, signed_in_at + self.limit)
+
+    def due(self, expires_at: datetime, now: datetime) -> bool:
+        """Extend only once half the idle time has passed, so a busy page does not write
+        on every request."""
+        return expires_at - now < self.idle / 2
+
+
 def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -68,7 +94,7 @@ def check_credentials(session: Session, username: str, password: str) -> UserRow
     return row
 
 
-def start(session: Session, user: UserRow, *, hours: float, now: datetime) -> str:
+def start(session: Session, user: UserRow, *, lifetime: Lifetime, now: datetime) -> str:
     """A new session for `user`; returns the secret for the cookie (never stored)."""
     secret = secrets.token_urlsafe(32)
     session.execute(delete(UiSessionRow).where(UiSessionRow.expires_at < now))
@@ -79,15 +105,23 @@ def start(session: Session, user: UserRow, *, hours: float, now: datetime) -> st
             csrf_token=csrf.new_token(),
             flash=None,
             created_at=now,
-            expires_at=now + timedelta(hours=hours),
+            expires_at=lifetime.expiry(now, now),
         )
     )
     session.flush()
     return secret
 
 
-def find(session: Session, secret: str, *, now: datetime, take_flash: bool) -> SignedIn | None:
-    """The live session behind a cookie: unexpired, and its user still enabled."""
+def find(
+    session: Session,
+    secret: str,
+    *,
+    now: datetime,
+    take_flash: bool,
+    extend: Lifetime | None = None,
+) -> SignedIn | None:
+    """The live session behind a cookie: unexpired, and its user still enabled. With
+    `extend`, this use keeps it alive (within its limit)."""
     found = session.execute(
         select(UiSessionRow, UserRow)
         .join(UserRow, UserRow.id == UiSessionRow.user_id)
@@ -98,6 +132,8 @@ def find(session: Session, secret: str, *, now: datetime, take_flash: bool) -> S
     row, user = found
     if row.expires_at <= now or user.disabled:
         return None
+    if extend is not None and extend.due(row.expires_at, now):
+        row.expires_at = extend.expiry(row.created_at, now)
     flash = None
     if take_flash and row.flash is not None:
         flash = {str(k): str(v) for k, v in row.flash.items()}

@@ -106,7 +106,7 @@ async def login(*, request: Request, ui: UiDep, runtime: RuntimeDep) -> Response
             user = sessions.check_credentials(session, username, password)
             if user is None:
                 return None
-            return sessions.start(session, user, hours=ui.settings.ui_session_hours, now=utcnow())
+            return sessions.start(session, user, lifetime=ui.session_lifetime, now=utcnow())
 
     secret = await run_in_threadpool(sign_in) if username and password else None
     if secret is None:
@@ -123,7 +123,8 @@ async def login(*, request: Request, ui: UiDep, runtime: RuntimeDep) -> Response
     response.set_cookie(
         sessions.COOKIE,
         secret,
-        max_age=round(ui.settings.ui_session_hours * 3600),
+        # The browser keeps it up to the limit; the server ends an idle session sooner.
+        max_age=round(ui.session_lifetime.limit.total_seconds()),
         path="/ui",
         httponly=True,
         samesite="lax",
