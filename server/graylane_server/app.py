@@ -42,6 +42,7 @@ from graylane_server.settings import Settings
 from graylane_server.state.endpoints import router as state_router
 from graylane_server.tokens.endpoints import router as tokens_router
 from graylane_server.ui import mount as mount_admin_ui
+from graylane_server.usage.endpoints import direct as usage_direct
 from graylane_server.usage.endpoints import router as usage_router
 from graylane_server.users.endpoints import router as users_router
 from graylane_server.webhooks.endpoints import router as webhooks_router
@@ -166,7 +167,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router)
     # Added first, so innermost: every middleware added after it wraps these routes too.
-    app.add_middleware(DirectDispatch, tables=(sdk_direct, ofrep_direct))
+    app.add_middleware(DirectDispatch, tables=(sdk_direct, ofrep_direct, usage_direct))
     mount_admin_ui(app, settings)  # /ui/ pages, /ui/static, and / redirecting to /ui/
     app.add_middleware(MetricsMiddleware, metrics=runtime.metrics, access_log=settings.access_log)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

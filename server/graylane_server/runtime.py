@@ -121,6 +121,7 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self.bus.close()
+        await self.usage.close()
         await run_in_threadpool(self.controller.close)
         self.engine.dispose()
         readers_bind = self.readers.kw.get("bind")

@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from graylane_server.direct_routes import DirectDispatch, DirectRoutes
 from graylane_server.evaluation.ofrep import direct as ofrep_direct
 from graylane_server.sdk.endpoints import direct as sdk_direct
+from graylane_server.usage.endpoints import direct as usage_direct
 
 
 class Refused(Exception):
@@ -112,9 +113,12 @@ def test_an_endpoint_with_dependencies_cannot_be_served_directly() -> None:
 
 
 def test_the_servers_direct_routes() -> None:
-    routes = {(r.method, r.path) for t in (sdk_direct, ofrep_direct) for r in t.routes}
+    routes = {
+        (r.method, r.path) for t in (sdk_direct, ofrep_direct, usage_direct) for r in t.routes
+    }
     assert routes == {
         ("GET", "/api/v1/sdk/config"),
+        ("POST", "/api/v1/sdk/metrics"),
         ("POST", "/ofrep/v1/evaluate/flags"),
         ("POST", "/ofrep/v1/evaluate/flags/{key}"),
     }

@@ -2,46 +2,129 @@
 
 from __future__ import annotations
 
+import email.message
+import json
 import time
 from collections import Counter, defaultdict
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from graylane_server.deps import RuntimeDep, SdkClient, Viewer
+from graylane_server.deps import RuntimeDep, Viewer, runtime_of, sdk_client
+from graylane_server.direct_routes import DirectRoutes
 from graylane_server.errors import InvalidDocument, responses
 from graylane_server.usage.schemas import Accepted, FlagUsage, MetricsReport, SeriesPoint
 from graylane_server.usage.store import (
     BUCKET_SECONDS,
     RETENTION_SECONDS,
-    Count,
+    Tally,
     bucket_of,
     evaluation_series,
     event_series,
 )
 
 router = APIRouter(tags=["metrics"])
+direct = DirectRoutes()
+"""Metric flushes, posted by every SDK every few seconds: served ahead of FastAPI's
+routing."""
+
+_REPORT: TypeAdapter[MetricsReport] = TypeAdapter(MetricsReport)
+_NO_BODY = object()
 
 
-@router.post(
+async def _documents_the_body(report: MetricsReport) -> None:
+    """Declares the body, for the OpenAPI document (and for FastAPI, should a request ever
+    reach the route through its routing). `post_metrics` reads and validates it itself."""
+
+
+async def _json_body(request: Request) -> Any:
+    """The body, read as FastAPI reads a JSON body parameter: parsed only when declared
+    JSON, `_NO_BODY` when empty, and failing with the same errors."""
+    try:
+        raw = await request.body()
+        if not raw:
+            return _NO_BODY
+        if not _declared_json(request.headers.get("content-type")):
+            return raw  # fails validation as "not an object", as in FastAPI
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        error = {
+            "type": "json_invalid",
+            "loc": ("body", exc.pos),
+            "msg": "JSON decode error",
+            "input": {},
+            "ctx": {"error": exc.msg},
+        }
+        raise RequestValidationError([error], body=exc.doc) from exc
+    except Exception as exc:
+        raise HTTPException(status_code=400, detail="There was an error parsing the body") from exc
+
+
+def _declared_json(content_type: str | None) -> bool:
+    if content_type is None:
+        return False
+    if content_type == "application/json":
+        return True
+    message = email.message.Message()
+    message["content-type"] = content_type
+    subtype = message.get_content_subtype()
+    return message.get_content_maintype() == "application" and (
+        subtype == "json" or subtype.endswith("+json")
+    )
+
+
+def _validate(body: Any) -> MetricsReport:
+    """The report, or the errors FastAPI reports for a body parameter (under `body`)."""
+    if body is _NO_BODY:
+        missing = {"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}
+        raise RequestValidationError([missing])
+    try:
+        return _REPORT.validate_python(body, from_attributes=True)
+    except ValidationError as exc:
+        errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+        raise RequestValidationError(errors, body=body) from None
+
+
+def _tally(report: MetricsReport) -> Tally:
+    merged: Tally = {}
+    for e in report.evaluations:
+        series = merged.setdefault(e.flag, {})
+        name = evaluation_series(e.variant)
+        series[name] = series.get(name, 0) + e.count
+    for v in report.events:
+        series = merged.setdefault(v.flag, {})
+        name = event_series(v.group, v.variant, v.event)
+        series[name] = series.get(name, 0) + v.count
+    return merged
+
+
+@direct.route(
+    router,
+    "POST",
     "/api/v1/sdk/metrics",
     status_code=202,
     response_model=Accepted,
     responses=responses(InvalidDocument),
+    dependencies=[Depends(_documents_the_body)],
 )
-async def post_metrics(report: MetricsReport, client: SdkClient, runtime: RuntimeDep) -> Accepted:
+async def post_metrics(request: Request) -> Response:
     """Aggregated evaluation and event counts from an SDK, stored in 10-second buckets
     by the time they arrive."""
+    # In FastAPI's order: an unparseable body, then the token, then the body's contents.
+    body = await _json_body(request)
+    client = await sdk_client(request)
     assert client.environment is not None
-    counts = [Count(e.flag, evaluation_series(e.variant), e.count) for e in report.evaluations]
-    counts += [
-        Count(e.flag, event_series(e.group, e.variant, e.event), e.count) for e in report.events
-    ]
-    await run_in_threadpool(runtime.usage.add, client.environment, time.time(), counts)
+    report = _validate(body)
+    runtime = runtime_of(request)
+    # Answered only once every count is stored: no 202 stands for counts held in memory.
+    await runtime.usage.record(client.environment, time.time(), _tally(report))
     if report.dropped:
         runtime.metrics.sdk_dropped.labels(client.environment).inc(report.dropped)
-    return Accepted(accepted=len(counts))
+    return JSONResponse({"accepted": len(report.evaluations) + len(report.events)}, status_code=202)
 
 
 @router.get(
