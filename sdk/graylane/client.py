@@ -149,6 +149,7 @@ class Client:
 
     def _init_common(self) -> None:
         self._state = _empty_state()
+        self._backup_path = None
         self._ready = threading.Event()
         self._closed = False
         self._online = False
@@ -468,7 +469,8 @@ class Client:
         try:
             assert fetched.body is not None
             raw = json.loads(fetched.body)
-            document = parse_document(raw)
+            # A new config differs from the one held by a flag or two: parse only those.
+            document = parse_document(raw, previous=self._parsed())
             environment = fetched.environment or self._state.snapshot.environment
             self._install(raw, document, environment, version=fetched.version, etag=fetched.etag)
         except Exception as exc:  # noqa: BLE001 - keep serving the last good config
@@ -508,6 +510,11 @@ class Client:
         )
         log.info("graylane: serving the backup saved %s until the server answers", saved.saved_at)
 
+    def _parsed(self) -> Document | None:
+        """The server's document as last installed (without overrides): where the next
+        parse starts from."""
+        return None if self._source is None else self._source[1]
+
     def _install(
         self,
         raw: Mapping[str, Any],
@@ -522,8 +529,12 @@ class Client:
             document = replace(document, flags={**document.flags, **self._overrides})
             forced = dump_document(Document(flags=self._overrides))["flags"]
             raw = {**raw, "flags": {**(raw.get("flags") or {}), **cast(dict[str, Any], forced)}}
+        # Flags compiled from the very objects compiled before are taken over as they are.
         snapshot = compile_document(
-            document, environment, version=None if version is None else str(version)
+            document,
+            environment,
+            version=None if version is None else str(version),
+            previous=self._state.snapshot,
         )
         definitions = dict(raw.get("flags") or {})
         ramped: dict[str, RolloutServe | None] = {}

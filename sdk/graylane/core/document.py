@@ -4,13 +4,17 @@
 raises `DocumentError` listing every problem with its path. It checks everything that
 could go wrong at evaluation time, so evaluation never meets a bad rule.
 `dump_document` writes the model back as plain data that parses to the same model.
+
+A config changes a flag or two at a time, so a parse may start from the previous one:
+flags and segments whose raw definitions are unchanged are taken over, not read again.
 """
 
 from __future__ import annotations
 
+import marshal
 import math
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Literal, cast
 
@@ -30,6 +34,7 @@ from .model import (
     Scalar,
     Segment,
     Serve,
+    Sources,
 )
 from .operators import OPERATORS, OperandError, describe, is_finite_number, is_number
 from .problems import DocumentError, Problem
@@ -62,11 +67,21 @@ _GUARD_KINDS = ("absolute", "relative", "prometheus", "webhook")
 _RATE_SUFFIX = "_rate"
 _ON_BREACH = ("rollback", "step_back")
 _DEFAULT_VARIANTS: tuple[tuple[str, JsonValue], ...] = (("on", True), ("off", False))
+_MARSHAL_FORMAT = 2
+"""The last format without shared references: its bytes depend on values only."""
+_marshal = cast(Callable[[object, int], bytes], marshal.dumps)
+"""Typed for any object: what it cannot write, it refuses with ValueError."""
 
 
-def parse_document(data: object) -> Document:
-    """Validate and type a whole document; raise `DocumentError` with every problem."""
-    reader = _Reader()
+def parse_document(data: object, previous: Document | None = None) -> Document:
+    """Validate and type a whole document; raise `DocumentError` with every problem.
+
+    `previous`, an earlier result of this function, makes the parse incremental: a flag
+    or segment whose raw definition is identical JSON (`identical_json`) to the one it
+    was parsed from is taken over as it is. The result and any problems are exactly
+    those of a parse from scratch. The data `previous` was parsed from must not have been
+    changed in place since (its definitions are kept and compared, not copied)."""
+    reader = _Reader(previous.sources if previous is not None else None)
     document = reader.document(data)
     if reader.problems:
         raise DocumentError(reader.problems)
@@ -90,6 +105,32 @@ def dump_document(document: Document) -> dict[str, JsonValue]:
     if document.segments:
         out["segments"] = {key: _dump_segment(s) for key, s in document.segments.items()}
     return out
+
+
+def identical_json(a: object, b: object) -> bool:
+    """Whether two raw values are the same JSON data: same types, same key order, same
+    values. Stricter than `==`, which takes True for 1 and ignores key order, while both
+    change what a document means (a type error, the order of variants).
+
+    marshal's format 2 writes each built-in type exactly (True is not 1, -0.0 is not 0.0),
+    mappings in order and no references between objects, so equal bytes mean identical
+    data; it refuses every other type, which is then simply parsed again. In C, it is
+    several times faster than walking the data in Python."""
+    if a is b:
+        return True
+    try:
+        return _marshal(a, _MARSHAL_FORMAT) == _marshal(b, _MARSHAL_FORMAT)
+    except ValueError:
+        return False
+
+
+def _names_only(flag: Flag, segments: Collection[str]) -> bool:
+    """Whether every segment the flag's rules name is among `segments`."""
+    return all(
+        rule.segment is None or rule.segment in segments
+        for config in flag.environments.values()
+        for rule in config.rules
+    )
 
 
 def json_type(value: object) -> str:
@@ -124,8 +165,9 @@ def _join(path: str, key: str) -> str:
 class _Reader:
     """Walks raw data, collecting problems instead of stopping at the first one."""
 
-    def __init__(self) -> None:
+    def __init__(self, previous: Sources | None = None) -> None:
         self.problems: list[Problem] = []
+        self.previous = previous or Sources()
 
     def report(self, path: str, message: str) -> None:
         self.problems.append(Problem(path, message))
@@ -209,24 +251,59 @@ class _Reader:
         root = self.mapping(data, "", _TOP_FIELDS)
         if root is None:
             return Document()
-        segments: dict[str, Segment] = {}
-        raw_segments = self.mapping(root.get("segments", {}), "segments")
-        for key, raw in (raw_segments or {}).items():
+        raw_segments = self.mapping(root.get("segments", {}), "segments") or {}
+        segments = self.segments(raw_segments)
+        raw_flags = self.mapping(root.get("flags", {}), "flags") or {}
+        flags = self.flags(raw_flags, set(raw_segments))
+        return Document(
+            flags={key: flag for key, (_, flag) in flags.items()},
+            segments={key: segment for key, (_, segment) in segments.items()},
+            sources=Sources(flags=flags, segments=segments),
+        )
+
+    def segments(self, raw_segments: Mapping[str, object]) -> dict[str, tuple[object, Segment]]:
+        """Each valid segment with the raw definition it came from."""
+        parsed: dict[str, tuple[object, Segment]] = {}
+        for key, raw in raw_segments.items():
             path = _join("segments", str(key))
-            if self.key(key, path, "segment key") is not None:
-                segment = self.segment(key, raw, path)
-                if segment is not None:
-                    segments[key] = segment
-        known_segments = set(raw_segments or ())
-        flags: dict[str, Flag] = {}
-        raw_flags = self.mapping(root.get("flags", {}), "flags")
-        for key, raw in (raw_flags or {}).items():
+            if self.key(key, path, "segment key") is None:
+                continue
+            segment = self.unchanged_segment(key, raw) or self.segment(key, raw, path)
+            if segment is not None:
+                parsed[key] = (raw, segment)
+        return parsed
+
+    def flags(
+        self, raw_flags: Mapping[str, object], segments: set[str]
+    ) -> dict[str, tuple[object, Flag]]:
+        """Each valid flag with the raw definition it came from. `segments`: every key
+        under `segments`, valid or not, so that a reference reports only a missing one."""
+        parsed: dict[str, tuple[object, Flag]] = {}
+        for key, raw in raw_flags.items():
             path = _join("flags", str(key))
-            if self.key(key, path, "flag key") is not None:
-                flag = self.flag(key, raw, path, known_segments)
-                if flag is not None:
-                    flags[key] = flag
-        return Document(flags=flags, segments=segments)
+            if self.key(key, path, "flag key") is None:
+                continue
+            flag = self.unchanged_flag(key, raw, segments) or self.flag(key, raw, path, segments)
+            if flag is not None:
+                parsed[key] = (raw, flag)
+        return parsed
+
+    def unchanged_segment(self, key: str, raw: object) -> Segment | None:
+        """The previous parse of this very definition: a segment depends on nothing else."""
+        entry = self.previous.segments.get(key)
+        if entry is None or not identical_json(entry[0], raw):
+            return None
+        return entry[1]
+
+    def unchanged_flag(self, key: str, raw: object, segments: set[str]) -> Flag | None:
+        """The previous parse of this very definition. It was valid then, and a flag's
+        validity depends on nothing else but the segments its rules name: when one of
+        those is gone, parse again, so that the problem is reported as from scratch."""
+        entry = self.previous.flags.get(key)
+        if entry is None or not identical_json(entry[0], raw):
+            return None
+        flag = entry[1]
+        return flag if _names_only(flag, segments) else None
 
     def segment(self, key: str, raw: object, path: str) -> Segment | None:
         body = self.mapping(raw, path, _SEGMENT_FIELDS)

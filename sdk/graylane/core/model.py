@@ -135,9 +135,20 @@ class Segment:
 
 
 @dataclass(frozen=True, slots=True)
+class Sources:
+    """The raw definitions a document was parsed from, each next to what it became, so
+    that the next parse can keep what did not change (`parse_document(previous=...)`)."""
+
+    flags: Mapping[str, tuple[object, Flag]] = field(default_factory=dict)
+    segments: Mapping[str, tuple[object, Segment]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class Document:
     flags: Mapping[str, Flag] = field(default_factory=dict)
     segments: Mapping[str, Segment] = field(default_factory=dict)
+    sources: Sources | None = field(default=None, compare=False, repr=False)
+    """Set by `parse_document`; not part of what the document means."""
 
     @property
     def environments(self) -> tuple[str, ...]:
