@@ -1,4 +1,6 @@
 """Who is signed in to the UI, what they may do, and forms that carry their CSRF token.
+Endpoints take a `Page` that says both: `ViewerPage` for anyone signed in, or one that
+needs a role (`EditorPage`, `ReleaseManagerPage`, `AdminPage`).
 
 A UI session stands for a `Principal(kind="user")`: the services audit its actions as
 `user:<name>`, exactly as they audit a token's as `token:<name>`.
@@ -6,7 +8,7 @@ A UI session stands for a `Principal(kind="user")`: the services audit its actio
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -17,6 +19,7 @@ from graylane_server.models import utcnow
 from graylane_server.tokens.principal import Role
 from graylane_server.ui import csrf, sessions
 from graylane_server.ui.errors import LoginRequired
+from graylane_server.ui.pages import Page
 from graylane_server.ui.sessions import SignedIn
 from graylane_server.ui.state import UiState
 
@@ -45,21 +48,33 @@ def signed_in(request: Request, session: SessionDep, ui: UiDep) -> SignedIn:
 CurrentUser = Annotated[SignedIn, Depends(signed_in)]
 
 
-def needs(role: Role) -> Callable[[SignedIn], SignedIn]:
-    def check(user: CurrentUser) -> SignedIn:
+async def signed_in_page(
+    request: Request, ui: UiDep, session: SessionDep, user: CurrentUser
+) -> Page:
+    return Page(request, ui, session, user)
+
+
+ViewerPage = Annotated[Page, Depends(signed_in_page)]
+
+
+def page_needing(role: Role) -> Callable[[Page], Awaitable[Page]]:
+    async def check(page: ViewerPage) -> Page:
+        user = page.user
         if not user.role.allows(role):
             raise Forbidden(
                 f"this needs the {role.replace('_', ' ')} role; you are signed in as "
                 f"{user.username} with the {user.role.replace('_', ' ')} role"
             )
-        return user
+        return page
 
     return check
 
 
-UiEditor = Annotated[SignedIn, Depends(needs(Role.EDITOR))]
-UiReleaseManager = Annotated[SignedIn, Depends(needs(Role.RELEASE_MANAGER))]
-UiAdmin = Annotated[SignedIn, Depends(needs(Role.ADMIN))]
+# FastAPI resolves an endpoint's dependencies in the order it declares them: endpoints
+# declare a PostedForm before their page, so a bad CSRF token is refused before a role is.
+EditorPage = Annotated[Page, Depends(page_needing(Role.EDITOR))]
+ReleaseManagerPage = Annotated[Page, Depends(page_needing(Role.RELEASE_MANAGER))]
+AdminPage = Annotated[Page, Depends(page_needing(Role.ADMIN))]
 
 
 async def posted_form(request: Request, user: CurrentUser) -> dict[str, str]:

@@ -25,8 +25,7 @@ from graylane_server.configs.notices import environment_keys
 from graylane_server.errors import InvalidDocument, PreconditionFailed, PreconditionRequired
 from graylane_server.ui import forms, impact
 from graylane_server.ui.impact import Impact
-from graylane_server.ui.pages import done
-from graylane_server.ui.sessions import SignedIn
+from graylane_server.ui.pages import Page
 
 Definition = dict[str, Any]
 
@@ -168,9 +167,7 @@ def fields(shown: Shown | None, stored_text: str) -> dict[str, Any]:
 # --- the flow -------------------------------------------------------------------------------
 
 
-def review_and_save(
-    session: Session, user: SignedIn, form: Mapping[str, str], subject: Subject
-) -> Response:
+def review_and_save(page: Page, form: Mapping[str, str], subject: Subject) -> Response:
     """The editor's form, posted: back to its page with the problems, a refusal or a
     review; or saved, with a message on the page it leads to."""
     source = form.get("definition", "")
@@ -205,12 +202,13 @@ def review_and_save(
     )
     if isinstance(step, Refused):
         return again(409, error=step.message)
+    session = page.session
     if step == "save":
         try:
             with session.begin_nested():
                 saved, changed = subject.put(
                     session,
-                    actor=user.principal.actor,
+                    actor=page.actor,
                     key=subject.key,
                     definition=proposed,
                     expected_version=expected,
@@ -224,7 +222,7 @@ def review_and_save(
         except PreconditionFailed as exc:
             return again(409, error=exc.message)
         message = subject.saved(saved.version) if changed else "Nothing changed."
-        return done(session, user, subject.url, message)
+        return page.done(subject.url, message)
     assert subject.stored is not None, "only what is stored is reviewed"
     comparison = subject.compare(canonical)
     result = impact.compare(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -62,88 +63,93 @@ def query_link(request: Request) -> EnvLink:
     return link
 
 
-def render(
-    request: Request,
-    ui: UiState,
-    session: Session,
-    user: SignedIn,
-    template: str,
-    *,
-    active: str,
-    environment: Environment | None = None,
-    env_link: EnvLink | None = None,
-    status: int = 200,
-    headers: Mapping[str, str] | None = None,
-    **values: Any,
-) -> HTMLResponse:
-    options = list(environments.listing(session))
-    body = ui.templates.render(
-        template,
-        request=request,
-        user=user,
-        csrf=user.csrf_token,
-        flash=user.flash,
-        active=active,
-        environments=options,
-        env=environment,
-        env_link=env_link or query_link(request),
-        now=time.time(),
-        settings=ui.settings,
-        **values,
-    )
-    response = HTMLResponse(body, status_code=status, headers=dict(headers or {}))
-    if environment is not None:
-        remember_environment(request, response, environment.key)
-    return response
-
-
 def redirect(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
 
-def done(
-    session: Session, user: SignedIn, url: str, message: str, kind: FlashKind = "success"
-) -> RedirectResponse:
-    """Back to a page, with a message for it."""
-    sessions.flash(session, user, kind, message)
-    return redirect(url)
+@dataclass(frozen=True, slots=True)
+class Page:
+    """A signed-in person's request, and what answers it: a page, the confirmation step,
+    or a redirect with a message. The dependencies in `auth` provide it once the person
+    may use the endpoint."""
 
+    request: Request
+    ui: UiState
+    session: Session
+    user: SignedIn
 
-def confirmation(
-    request: Request,
-    ui: UiState,
-    session: Session,
-    user: SignedIn,
-    form: Mapping[str, str],
-    *,
-    title: str,
-    message: str,
-    label: str,
-    danger: bool = True,
-    back: str,
-    reason_required: bool = False,
-) -> HTMLResponse | None:
-    """None once the person has confirmed; else a page that asks first. With JavaScript
-    the dialog confirms in place and this page never shows."""
-    missing_reason = reason_required and not form.get("reason", "").strip()
-    if form.get("confirmed") == "yes" and not missing_reason:
-        return None
-    fields = {k: v for k, v in form.items() if k not in ("csrf_token", "confirmed", "reason")}
-    return render(
-        request,
-        ui,
-        session,
-        user,
-        "confirm.html",
-        active="",
-        title=title,
-        message=message,
-        label=label,
-        danger=danger,
-        action=request.url.path,
-        fields=fields,
-        back=back,
-        reason=form.get("reason", ""),
-        reason_required=reason_required,
-        missing_reason=missing_reason and form.get("confirmed") == "yes",
-    )
+    @property
+    def actor(self) -> str:
+        """Who the audit log names for what this request changes."""
+        return self.user.principal.actor
+
+    def chosen_environment(self) -> Environment | None:
+        return choose_environment(self.request, environments.listing(self.session))
+
+    def render(
+        self,
+        template: str,
+        *,
+        active: str,
+        environment: Environment | None = None,
+        env_link: EnvLink | None = None,
+        status: int = 200,
+        headers: Mapping[str, str] | None = None,
+        **values: Any,
+    ) -> HTMLResponse:
+        options = list(environments.listing(self.session))
+        body = self.ui.templates.render(
+            template,
+            request=self.request,
+            user=self.user,
+            csrf=self.user.csrf_token,
+            flash=self.user.flash,
+            active=active,
+            environments=options,
+            env=environment,
+            env_link=env_link or query_link(self.request),
+            now=time.time(),
+            settings=self.ui.settings,
+            **values,
+        )
+        response = HTMLResponse(body, status_code=status, headers=dict(headers or {}))
+        if environment is not None:
+            remember_environment(self.request, response, environment.key)
+        return response
+
+    def done(self, url: str, message: str, kind: FlashKind = "success") -> RedirectResponse:
+        """Back to a page, with a message for it."""
+        sessions.flash(self.session, self.user, kind, message)
+        return redirect(url)
+
+    def confirm(
+        self,
+        form: Mapping[str, str],
+        *,
+        title: str,
+        message: str,
+        label: str,
+        danger: bool = True,
+        back: str,
+        reason_required: bool = False,
+    ) -> HTMLResponse | None:
+        """None once the person has confirmed; else a page that asks first. With JavaScript
+        the dialog confirms in place and this page never shows."""
+        missing_reason = reason_required and not form.get("reason", "").strip()
+        if form.get("confirmed") == "yes" and not missing_reason:
+            return None
+        fields = {k: v for k, v in form.items() if k not in ("csrf_token", "confirmed", "reason")}
+        return self.render(
+            "confirm.html",
+            active="",
+            title=title,
+            message=message,
+            label=label,
+            danger=danger,
+            action=self.request.url.path,
+            fields=fields,
+            back=back,
+            reason=form.get("reason", ""),
+            reason_required=reason_required,
+            missing_reason=missing_reason and form.get("confirmed") == "yes",
+        )

@@ -1,8 +1,10 @@
 """The admin UI's HTTP routes, one module an area. HTTP only: the services do the work,
-`pages` renders, `editor` runs the flag and segment editors.
+a `pages.Page` renders, confirms and redirects, `editor` runs the flag and segment editors.
 
-Endpoints take their path parameters first and, after `*`, the request and what FastAPI
-injects: it passes them all by name.
+Endpoints take their path parameters first and, after `*`, what FastAPI injects: it passes
+them all by name. A `PostedForm` comes before the page (`auth.ViewerPage`, `EditorPage`, ...)
+because dependencies run in that order, and a forged form must be refused before the role
+is checked.
 """
 
 from __future__ import annotations

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from starlette.responses import Response
 
-from graylane_server.audit.repository import AuditFilter, page
-from graylane_server.deps import SessionDep
-from graylane_server.environments import service as environments
-from graylane_server.ui.auth import CurrentUser, UiDep
-from graylane_server.ui.pages import choose_environment, render
+from graylane_server.audit import repository as audits
+from graylane_server.ui.auth import ViewerPage
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
@@ -19,10 +16,7 @@ AUDIT_PAGE = 50
 @router.get("/audit")
 def audit_log(
     *,
-    request: Request,
-    session: SessionDep,
-    user: CurrentUser,
-    ui: UiDep,
+    page: ViewerPage,
     target: str = "",
     target_type: str = "",
     actor: str = "",
@@ -30,14 +24,14 @@ def audit_log(
     environment: str = "",
     before: int | None = None,
 ) -> Response:
-    where = AuditFilter(
+    where = audits.AuditFilter(
         target_type=target_type or None,
         target_key=target.strip() or None,
         actor=actor.strip() or None,
         environment=environment or None,
         action=action.strip() or None,
     )
-    rows = page(session, where, before_id=before, limit=AUDIT_PAGE)
+    rows = audits.page(page.session, where, before_id=before, limit=AUDIT_PAGE)
     # Only the filters given: the form shows them and the paging links keep them.
     given = {
         "target": target,
@@ -46,12 +40,8 @@ def audit_log(
         "action": action,
         "environment": environment,
     }
-    env = choose_environment(request, environments.listing(session))
-    return render(
-        request,
-        ui,
-        session,
-        user,
+    env = page.chosen_environment()
+    return page.render(
         "audit.html",
         active="audit",
         environment=env,

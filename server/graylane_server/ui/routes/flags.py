@@ -9,13 +9,11 @@ from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from sqlalchemy.orm import Session
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from graylane.core import Problem
-from graylane_server.audit.repository import AuditFilter, page
+from graylane_server.audit import repository as audits
 from graylane_server.configs.notices import environment_keys
-from graylane_server.deps import SessionDep
 from graylane_server.environments import service as environments
 from graylane_server.errors import InvalidDocument, PreconditionFailed, PreconditionRequired
 from graylane_server.flags import service as flags
@@ -24,10 +22,8 @@ from graylane_server.ramps import service as ramps
 from graylane_server.ramps.ownership import keep_owned, owned_percentages
 from graylane_server.segments import service as segments
 from graylane_server.ui import drafts, editor, forms, summaries
-from graylane_server.ui.auth import CurrentUser, PostedForm, UiDep, UiEditor
-from graylane_server.ui.pages import choose_environment, confirmation, done, render
-from graylane_server.ui.sessions import SignedIn
-from graylane_server.ui.state import UiState
+from graylane_server.ui.auth import EditorPage, PostedForm, ViewerPage
+from graylane_server.ui.pages import Page, choose_environment
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
@@ -35,22 +31,18 @@ router = APIRouter(prefix="/ui", include_in_schema=False)
 @router.get("/")
 def flag_list(
     *,
-    request: Request,
-    session: SessionDep,
-    user: CurrentUser,
-    ui: UiDep,
+    page: ViewerPage,
     q: str = "",
     tag: str = "",
     status: Annotated[str, Query(pattern="^(|enabled|disabled)$")] = "",
     ramp: bool = False,
     stale: bool = False,
 ) -> Response:
-    options = environments.listing(session)
-    env = choose_environment(request, options)
-    rows = flags.listing(session)
-    ramp_rows = {(r.flag, r.environment): r for r in ramps.listing(session)}
+    env = page.chosen_environment()
+    rows = flags.listing(page.session)
+    ramp_rows = {(r.flag, r.environment): r for r in ramps.listing(page.session)}
     now = utcnow()
-    stale_after = timedelta(days=ui.settings.stale_after_days)
+    stale_after = timedelta(days=page.ui.settings.stale_after_days)
     lines = (
         [
             summaries.line(
@@ -62,11 +54,7 @@ def flag_list(
         else []
     )
     filters = summaries.Filters(q=q.strip(), tag=tag, status=status, ramp=ramp, stale=stale)
-    return render(
-        request,
-        ui,
-        session,
-        user,
+    return page.render(
         "flags.html",
         active="flags",
         environment=env,
@@ -93,10 +81,7 @@ def flags_redirect(request: Request) -> RedirectResponse:
 
 
 def _new_flag_page(
-    request: Request,
-    ui: UiState,
-    session: Session,
-    user: SignedIn,
+    page: Page,
     env: Environment | None,
     *,
     values: Mapping[str, str] | None = None,
@@ -104,11 +89,7 @@ def _new_flag_page(
     error: str | None = None,
     status: int = 200,
 ) -> HTMLResponse:
-    return render(
-        request,
-        ui,
-        session,
-        user,
+    return page.render(
         "flag_new.html",
         active="flags",
         environment=env,
@@ -120,16 +101,14 @@ def _new_flag_page(
 
 
 @router.get("/create/flag")
-def new_flag_form(*, request: Request, session: SessionDep, user: UiEditor, ui: UiDep) -> Response:
-    env = choose_environment(request, environments.listing(session))
-    return _new_flag_page(request, ui, session, user, env)
+def new_flag_form(*, page: EditorPage) -> Response:
+    return _new_flag_page(page, page.chosen_environment())
 
 
 @router.post("/flags")
-def create_flag(
-    *, request: Request, form: PostedForm, user: UiEditor, session: SessionDep, ui: UiDep
-) -> Response:
-    env = choose_environment(request, environments.listing(session))
+def create_flag(*, form: PostedForm, page: EditorPage) -> Response:
+    session = page.session
+    env = page.chosen_environment()
     problems: list[Problem] = []
     error = None
     try:
@@ -137,7 +116,7 @@ def create_flag(
         with session.begin_nested():
             flags.put(
                 session,
-                actor=user.principal.actor,
+                actor=page.actor,
                 key=key,
                 definition=definition,
                 expected_version=None,
@@ -152,35 +131,28 @@ def create_flag(
         error = f"A flag named {form.get('key', '')!r} already exists."
     else:
         target = f"/ui/flags/{key}" + (f"?env={env.key}" if env else "")
-        return done(
-            session,
-            user,
-            target,
-            f"Created {key}. It serves nobody yet: raise its rollout or start a ramp.",
+        return page.done(
+            target, f"Created {key}. It serves nobody yet: raise its rollout or start a ramp."
         )
-    return _new_flag_page(
-        request, ui, session, user, env, values=form, problems=problems, error=error, status=422
-    )
+    return _new_flag_page(page, env, values=form, problems=problems, error=error, status=422)
 
 
 # --- one flag -------------------------------------------------------------------------------
 
 
 def _flag_page(
-    request: Request,
-    ui: UiState,
-    session: Session,
-    user: SignedIn,
+    page: Page,
     row: FlagRow,
     *,
     shown: editor.Shown | None = None,
     status: int = 200,
 ) -> HTMLResponse:
+    session = page.session
     options = environments.listing(session)
-    env = choose_environment(request, options)
+    env = choose_environment(page.request, options)
     ramp_rows = {r.environment: r for r in ramps.listing(session) if r.flag == row.key}
     now = utcnow()
-    stale_after = timedelta(days=ui.settings.stale_after_days)
+    stale_after = timedelta(days=page.ui.settings.stale_after_days)
     lines = {
         e.key: summaries.line(row, e.key, ramp_rows.get(e.key), now=now, stale_after=stale_after)
         for e in options
@@ -193,14 +165,10 @@ def _flag_page(
         and "ramp" in config
         and env.key in owned_percentages(session, row.key)
     )
-    recent = page(
-        session, AuditFilter(target_type="flag", target_key=row.key), before_id=None, limit=8
+    recent = audits.page(
+        session, audits.AuditFilter(target_type="flag", target_key=row.key), before_id=None, limit=8
     )
-    return render(
-        request,
-        ui,
-        session,
-        user,
+    return page.render(
         "flag.html",
         active="flags",
         environment=env,
@@ -217,23 +185,14 @@ def _flag_page(
 
 
 @router.get("/flags/{key}")
-def flag_detail(
-    key: str, *, request: Request, session: SessionDep, user: CurrentUser, ui: UiDep
-) -> Response:
-    return _flag_page(request, ui, session, user, flags.get(session, key))
+def flag_detail(key: str, *, page: ViewerPage) -> Response:
+    return _flag_page(page, flags.get(page.session, key))
 
 
 @router.post("/flags/{key}/definition")
-def edit_flag(
-    key: str,
-    *,
-    request: Request,
-    form: PostedForm,
-    user: UiEditor,
-    session: SessionDep,
-    ui: UiDep,
-) -> Response:
+def edit_flag(key: str, *, form: PostedForm, page: EditorPage) -> Response:
     """Review a changed definition (validation, diff, impact on a sample), then save it."""
+    session = page.session
     row = flags.get(session, key)
 
     def canonical(proposed: editor.Definition) -> editor.Definition:
@@ -260,29 +219,15 @@ def edit_flag(
         put=flags.put,
         saved=lambda version: f"Saved {key} as version {version}.",
         url=f"/ui/flags/{key}",
-        show=lambda status, shown: _flag_page(
-            request, ui, session, user, row, shown=shown, status=status
-        ),
+        show=lambda status, shown: _flag_page(page, row, shown=shown, status=status),
     )
-    return editor.review_and_save(session, user, form, subject)
+    return editor.review_and_save(page, form, subject)
 
 
 @router.post("/flags/{key}/delete")
-def delete_flag(
-    key: str,
-    *,
-    request: Request,
-    form: PostedForm,
-    user: UiEditor,
-    session: SessionDep,
-    ui: UiDep,
-) -> Response:
-    flags.get(session, key)
-    asked = confirmation(
-        request,
-        ui,
-        session,
-        user,
+def delete_flag(key: str, *, form: PostedForm, page: EditorPage) -> Response:
+    flags.get(page.session, key)
+    asked = page.confirm(
         form,
         title=f"Delete {key}?",
         message=f"SDKs stop knowing {key} at once: every evaluation of it returns the "
@@ -293,26 +238,18 @@ def delete_flag(
     if asked is not None:
         return asked
     flags.delete(
-        session,
-        actor=user.principal.actor,
+        page.session,
+        actor=page.actor,
         key=key,
         expected_version=None,
         reason=forms.text(form, "reason") or None,
     )
-    return done(session, user, "/ui/", f"Deleted {key}.")
+    return page.done("/ui/", f"Deleted {key}.")
 
 
 @router.post("/flags/{key}/environments/{environment}/rollout")
-def set_rollout(
-    key: str,
-    environment: str,
-    *,
-    request: Request,
-    form: PostedForm,
-    user: UiEditor,
-    session: SessionDep,
-    ui: UiDep,
-) -> Response:
+def set_rollout(key: str, environment: str, *, form: PostedForm, page: EditorPage) -> Response:
+    session = page.session
     row = flags.get(session, key)
     environments.get(session, environment)
     back = f"/ui/flags/{key}?env={environment}"
@@ -320,13 +257,9 @@ def set_rollout(
         value = forms.percentage(form.get("percentage", ""))
         config = drafts.rollout_config(row.definition, key, environment)
     except forms.FormError as exc:
-        return done(session, user, back, exc.message, "error")
+        return page.done(back, exc.message, "error")
     rollout = config["fallthrough"]["rollout"]
-    asked = confirmation(
-        request,
-        ui,
-        session,
-        user,
+    asked = page.confirm(
         form,
         title=f"Set {key} to {value}% in {environment}?",
         message=f"The rollout in {environment} goes from {rollout['percentage']}% to {value}% "
@@ -342,7 +275,7 @@ def set_rollout(
         with session.begin_nested():
             saved, _ = flags.put_environment(
                 session,
-                actor=user.principal.actor,
+                actor=page.actor,
                 key=key,
                 environment=environment,
                 config=config,
@@ -350,15 +283,13 @@ def set_rollout(
                 reason=forms.text(form, "reason") or None,
             )
     except (PreconditionFailed, PreconditionRequired, InvalidDocument) as exc:
-        return done(session, user, back, exc.message, "error")
+        return page.done(back, exc.message, "error")
     now_at = saved.definition["environments"][environment]["fallthrough"]["rollout"]["percentage"]
     if now_at != value:
-        return done(
-            session,
-            user,
+        return page.done(
             back,
             f"A running ramp owns the rollout of {key} in {environment}; it stays at "
             f"{now_at}%. Use the ramp's controls instead.",
             "error",
         )
-    return done(session, user, back, f"{key} now serves {value}% of units in {environment}.")
+    return page.done(back, f"{key} now serves {value}% of units in {environment}.")

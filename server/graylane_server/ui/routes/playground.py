@@ -5,18 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
-from sqlalchemy.orm import Session
+from fastapi import APIRouter
 from starlette.responses import HTMLResponse, Response
 
 from graylane.core import explain, resolve
-from graylane_server.deps import RuntimeDep, SessionDep
-from graylane_server.environments import service as environments
+from graylane_server.deps import RuntimeDep
 from graylane_server.ui import forms
-from graylane_server.ui.auth import CurrentUser, PostedForm, UiDep
-from graylane_server.ui.pages import choose_environment, render
-from graylane_server.ui.sessions import SignedIn
-from graylane_server.ui.state import UiState
+from graylane_server.ui.auth import PostedForm, ViewerPage
+from graylane_server.ui.pages import Page
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
@@ -26,10 +22,7 @@ DEFAULT_CONTEXT = (
 
 
 def _playground(
-    request: Request,
-    ui: UiState,
-    session: Session,
-    user: SignedIn,
+    page: Page,
     runtime: RuntimeDep,
     *,
     flag: str,
@@ -37,7 +30,7 @@ def _playground(
     evaluate: bool,
     status: int = 200,
 ) -> HTMLResponse:
-    env = choose_environment(request, environments.listing(session))
+    env = page.chosen_environment()
     served = runtime.store.get(env.key) if env is not None else None
     keys = sorted(served.snapshot.flags) if served is not None else []
     error = None
@@ -58,11 +51,7 @@ def _playground(
                     results = [explanation.result.to_dict()]
             else:
                 results = [resolve(served.snapshot, k, context).to_dict() for k in keys]
-    return render(
-        request,
-        ui,
-        session,
-        user,
+    return page.render(
         "playground.html",
         active="playground",
         environment=env,
@@ -79,42 +68,14 @@ def _playground(
 
 
 @router.get("/playground")
-def playground(
-    *,
-    request: Request,
-    session: SessionDep,
-    user: CurrentUser,
-    ui: UiDep,
-    runtime: RuntimeDep,
-    flag: str = "",
-) -> Response:
-    return _playground(
-        request,
-        ui,
-        session,
-        user,
-        runtime,
-        flag=flag,
-        context_text=DEFAULT_CONTEXT,
-        evaluate=False,
-    )
+def playground(*, page: ViewerPage, runtime: RuntimeDep, flag: str = "") -> Response:
+    return _playground(page, runtime, flag=flag, context_text=DEFAULT_CONTEXT, evaluate=False)
 
 
 @router.post("/playground")
-def evaluate_playground(
-    *,
-    request: Request,
-    form: PostedForm,
-    session: SessionDep,
-    user: CurrentUser,
-    ui: UiDep,
-    runtime: RuntimeDep,
-) -> Response:
+def evaluate_playground(*, form: PostedForm, page: ViewerPage, runtime: RuntimeDep) -> Response:
     return _playground(
-        request,
-        ui,
-        session,
-        user,
+        page,
         runtime,
         flag=forms.text(form, "flag"),
         context_text=form.get("context", ""),

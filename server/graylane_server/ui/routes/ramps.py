@@ -7,12 +7,11 @@ import time
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from graylane_server.deps import RuntimeDep, SessionDep
+from graylane_server.deps import RuntimeDep
 from graylane_server.environments import service as environments
 from graylane_server.errors import (
     Forbidden,
@@ -25,9 +24,8 @@ from graylane_server.flags import service as flags
 from graylane_server.models import Environment, FlagRow, RampRow, utcnow
 from graylane_server.ramps import service as ramps
 from graylane_server.ui import drafts, forms, rampview
-from graylane_server.ui.auth import CurrentUser, PostedForm, UiDep, UiEditor
-from graylane_server.ui.pages import choose_environment, confirmation, done, render
-from graylane_server.ui.sessions import SignedIn
+from graylane_server.ui.auth import EditorPage, PostedForm, ViewerPage
+from graylane_server.ui.pages import Page
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
@@ -49,12 +47,12 @@ def _ramp_url(key: str, environment: str) -> str:
 
 
 def _ramp_context(
-    session: Session, runtime: RuntimeDep, row: FlagRow, env: Environment, user: SignedIn
+    page: Page, runtime: RuntimeDep, row: FlagRow, env: Environment
 ) -> dict[str, Any]:
     config = row.definition.get("environments", {}).get(env.key)
     if config is None or "ramp" not in config:
         return {"model": None, "flag": row, "config": config}
-    model = rampview.build(session, runtime, row, env, user)
+    model = rampview.build(page.session, runtime, row, env, page.user)
     return {"model": model, "flag": row, "config": config}
 
 
@@ -70,24 +68,11 @@ def _listed(rows: Sequence[RampRow], definitions: dict[str, Any]) -> list[dict[s
 
 
 @router.get("/flags/{key}/environments/{environment}/ramp")
-def ramp_page(
-    key: str,
-    environment: str,
-    *,
-    request: Request,
-    session: SessionDep,
-    user: CurrentUser,
-    ui: UiDep,
-    runtime: RuntimeDep,
-) -> Response:
-    row = flags.get(session, key)
-    env = environments.get(session, environment)
-    context = _ramp_context(session, runtime, row, env, user)
-    return render(
-        request,
-        ui,
-        session,
-        user,
+def ramp_page(key: str, environment: str, *, page: ViewerPage, runtime: RuntimeDep) -> Response:
+    row = flags.get(page.session, key)
+    env = environments.get(page.session, environment)
+    context = _ramp_context(page, runtime, row, env)
+    return page.render(
         "ramp.html",
         active="ramps",
         environment=env,
@@ -97,28 +82,19 @@ def ramp_page(
 
 
 @router.get("/api/flags/{key}/environments/{environment}/ramp")
-def ramp_live(
-    key: str,
-    environment: str,
-    *,
-    request: Request,
-    session: SessionDep,
-    user: CurrentUser,
-    ui: UiDep,
-    runtime: RuntimeDep,
-) -> JSONResponse:
+def ramp_live(key: str, environment: str, *, page: ViewerPage, runtime: RuntimeDep) -> JSONResponse:
     """What the ramp page polls: the live part of the page, rendered, and a few numbers."""
-    row = flags.get(session, key)
-    env = environments.get(session, environment)
-    context = _ramp_context(session, runtime, row, env, user)
+    row = flags.get(page.session, key)
+    env = environments.get(page.session, environment)
+    context = _ramp_context(page, runtime, row, env)
     model = context["model"]
     if model is None:
         return JSONResponse({"status": "none", "html": ""})
-    html = ui.templates.render(
+    html = page.ui.templates.render(
         "_ramp_live.html",
-        request=request,
-        user=user,
-        csrf=user.csrf_token,
+        request=page.request,
+        user=page.user,
+        csrf=page.user.csrf_token,
         env=env,
         now=time.time(),
         **context,
@@ -137,15 +113,8 @@ def ramp_live(
 
 
 @router.post("/flags/{key}/environments/{environment}/ramp/plan")
-def save_plan(
-    key: str,
-    environment: str,
-    *,
-    request: Request,
-    form: PostedForm,
-    user: UiEditor,
-    session: SessionDep,
-) -> Response:
+def save_plan(key: str, environment: str, *, form: PostedForm, page: EditorPage) -> Response:
+    session = page.session
     row = flags.get(session, key)
     environments.get(session, environment)
     back = _ramp_url(key, environment)
@@ -155,7 +124,7 @@ def save_plan(
         with session.begin_nested():
             flags.put_environment(
                 session,
-                actor=user.principal.actor,
+                actor=page.actor,
                 key=key,
                 environment=environment,
                 config=config,
@@ -163,13 +132,13 @@ def save_plan(
                 reason=forms.text(form, "reason") or None,
             )
     except forms.FormError as exc:
-        return done(session, user, back, exc.message, "error")
+        return page.done(back, exc.message, "error")
     except InvalidDocument as exc:
         details = "; ".join(f"{p.path or 'plan'}: {p.message}" for p in exc.problems)
-        return done(session, user, back, f"The plan is invalid: {details}", "error")
+        return page.done(back, f"The plan is invalid: {details}", "error")
     except (PreconditionFailed, PreconditionRequired) as exc:
-        return done(session, user, back, exc.message, "error")
-    return done(session, user, back, f"Saved the ramp plan of {key} in {environment}.")
+        return page.done(back, exc.message, "error")
+    return page.done(back, f"Saved the ramp plan of {key} in {environment}.")
 
 
 @router.post("/flags/{key}/environments/{environment}/ramp/{action}")
@@ -178,23 +147,17 @@ def ramp_action(
     environment: str,
     action: RampAction,
     *,
-    request: Request,
     form: PostedForm,
-    user: UiEditor,
-    session: SessionDep,
-    ui: UiDep,
+    page: EditorPage,
     runtime: RuntimeDep,
 ) -> Response:
+    session = page.session
     row = flags.get(session, key)
     env = environments.get(session, environment)
     back = _ramp_url(key, environment)
-    model = rampview.build(session, runtime, row, env, user)
+    model = rampview.build(session, runtime, row, env, page.user)
     button = next((b for b in model.buttons if b.action == action), None)
-    asked = confirmation(
-        request,
-        ui,
-        session,
-        user,
+    asked = page.confirm(
         form,
         title=f"{button.label if button else action.capitalize()} — {key} in {environment}?",
         message=button.confirm if button else f"{action} the ramp.",
@@ -206,9 +169,7 @@ def ramp_action(
         return asked
     breached = [r for r in model.view.readings if r.status == "breach"]
     if action == "advance" and breached:
-        return done(
-            session,
-            user,
+        return page.done(
             back,
             f"Guard {breached[0].guard} is breached ({breached[0].detail}): roll back or "
             "investigate before advancing.",
@@ -219,7 +180,7 @@ def ramp_action(
         with session.begin_nested():
             ramps.act(
                 session,
-                principal=user.principal,
+                principal=page.user.principal,
                 key=key,
                 environment=environment,
                 action=action,
@@ -230,31 +191,25 @@ def ramp_action(
     except Forbidden:
         raise
     except PreconditionFailed:
-        return done(
-            session,
-            user,
+        return page.done(
             back,
             "The ramp moved since you looked at it; check where it stands and try again.",
             "error",
         )
     except GraylaneError as exc:
-        return done(session, user, back, exc.message, "error")
+        return page.done(back, exc.message, "error")
     session.flush()
     after = ramps.load(session, key, environment)
-    return done(
-        session,
-        user,
+    return page.done(
         back,
         f"{DONE_WORDS[action]} the ramp of {key} in {environment}: now at {after.percentage:f}%.",
     )
 
 
 @router.get("/ramps")
-def ramp_list(*, request: Request, session: SessionDep, user: CurrentUser, ui: UiDep) -> Response:
-    rows = ramps.listing(session)
-    definitions = {r.key: r.definition for r in flags.listing(session)}
+def ramp_list(*, page: ViewerPage) -> Response:
+    rows = ramps.listing(page.session)
+    definitions = {r.key: r.definition for r in flags.listing(page.session)}
     items = _listed(rows, definitions)
-    env = choose_environment(request, environments.listing(session))
-    return render(
-        request, ui, session, user, "ramps.html", active="ramps", environment=env, items=items
-    )
+    env = page.chosen_environment()
+    return page.render("ramps.html", active="ramps", environment=env, items=items)

@@ -5,21 +5,16 @@ from __future__ import annotations
 
 import json
 
-from fastapi import APIRouter, Request
-from sqlalchemy.orm import Session
+from fastapi import APIRouter
 from starlette.responses import HTMLResponse, Response
 
 from graylane_server import catalog
-from graylane_server.deps import SessionDep
-from graylane_server.environments import service as environments
 from graylane_server.errors import GraylaneError
 from graylane_server.flags import service as flags
 from graylane_server.segments import service as segments
 from graylane_server.ui import editor, forms
-from graylane_server.ui.auth import CurrentUser, PostedForm, UiDep, UiEditor
-from graylane_server.ui.pages import choose_environment, confirmation, done, render
-from graylane_server.ui.sessions import SignedIn
-from graylane_server.ui.state import UiState
+from graylane_server.ui.auth import EditorPage, PostedForm, ViewerPage
+from graylane_server.ui.pages import Page
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
@@ -30,29 +25,15 @@ SEGMENT_TEMPLATE = (
 
 
 @router.get("/segments")
-def segment_list(
-    *, request: Request, session: SessionDep, user: CurrentUser, ui: UiDep
-) -> Response:
-    rows = segments.listing(session)
-    items = [{"row": r, "used_by": segments.users_of(session, r.key)} for r in rows]
-    env = choose_environment(request, environments.listing(session))
-    return render(
-        request,
-        ui,
-        session,
-        user,
-        "segments.html",
-        active="segments",
-        environment=env,
-        items=items,
-    )
+def segment_list(*, page: ViewerPage) -> Response:
+    rows = segments.listing(page.session)
+    items = [{"row": r, "used_by": segments.users_of(page.session, r.key)} for r in rows]
+    env = page.chosen_environment()
+    return page.render("segments.html", active="segments", environment=env, items=items)
 
 
 def _segment_page(
-    request: Request,
-    ui: UiState,
-    session: Session,
-    user: SignedIn,
+    page: Page,
     key: str | None,
     *,
     shown: editor.Shown | None = None,
@@ -60,18 +41,15 @@ def _segment_page(
     status: int = 200,
 ) -> HTMLResponse:
     """The segment `key`, or (None) a new one, named `new_key` when a form named it."""
+    session = page.session
     row = segments.get(session, key) if key is not None else None
-    env = choose_environment(request, environments.listing(session))
+    env = page.chosen_environment()
     stored_text = (
         json.dumps(row.definition, indent=2, ensure_ascii=False)
         if row is not None
         else SEGMENT_TEMPLATE
     )
-    return render(
-        request,
-        ui,
-        session,
-        user,
+    return page.render(
         "segment.html",
         active="segments",
         environment=env,
@@ -84,22 +62,19 @@ def _segment_page(
 
 
 @router.get("/create/segment")
-def new_segment(*, request: Request, session: SessionDep, user: UiEditor, ui: UiDep) -> Response:
-    return _segment_page(request, ui, session, user, None)
+def new_segment(*, page: EditorPage) -> Response:
+    return _segment_page(page, None)
 
 
 @router.get("/segments/{key}")
-def segment_detail(
-    key: str, *, request: Request, session: SessionDep, user: CurrentUser, ui: UiDep
-) -> Response:
-    return _segment_page(request, ui, session, user, key)
+def segment_detail(key: str, *, page: ViewerPage) -> Response:
+    return _segment_page(page, key)
 
 
 @router.post("/segments")
-def save_segment(
-    *, request: Request, form: PostedForm, user: UiEditor, session: SessionDep, ui: UiDep
-) -> Response:
+def save_segment(*, form: PostedForm, page: EditorPage) -> Response:
     """Create (no version) or review and save (with the version read) a segment."""
+    session = page.session
     key = forms.text(form, "key")
     existing = segments.get(session, key) if form.get("version") else None
 
@@ -131,35 +106,20 @@ def save_segment(
         saved=lambda version: f"Saved segment {key} (version {version}).",
         url=f"/ui/segments/{key}",
         show=lambda status, shown: _segment_page(
-            request,
-            ui,
-            session,
-            user,
+            page,
             existing.key if existing else None,
             shown=shown,
             new_key=key,
             status=status,
         ),
     )
-    return editor.review_and_save(session, user, form, subject)
+    return editor.review_and_save(page, form, subject)
 
 
 @router.post("/segments/{key}/delete")
-def delete_segment(
-    key: str,
-    *,
-    request: Request,
-    form: PostedForm,
-    user: UiEditor,
-    session: SessionDep,
-    ui: UiDep,
-) -> Response:
-    segments.get(session, key)
-    asked = confirmation(
-        request,
-        ui,
-        session,
-        user,
+def delete_segment(key: str, *, form: PostedForm, page: EditorPage) -> Response:
+    segments.get(page.session, key)
+    asked = page.confirm(
         form,
         title=f"Delete segment {key}?",
         message="Only a segment no flag uses can be deleted.",
@@ -169,14 +129,14 @@ def delete_segment(
     if asked is not None:
         return asked
     try:
-        with session.begin_nested():
+        with page.session.begin_nested():
             segments.delete(
-                session,
-                actor=user.principal.actor,
+                page.session,
+                actor=page.actor,
                 key=key,
                 expected_version=None,
                 reason=forms.text(form, "reason") or None,
             )
     except GraylaneError as exc:
-        return done(session, user, f"/ui/segments/{key}", exc.message, "error")
-    return done(session, user, "/ui/segments", f"Deleted segment {key}.")
+        return page.done(f"/ui/segments/{key}", exc.message, "error")
+    return page.done("/ui/segments", f"Deleted segment {key}.")

@@ -3,41 +3,28 @@ everything in an environment. Both need the release manager role and a confirmat
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from starlette.responses import Response
 
-from graylane_server.deps import SessionDep
 from graylane_server.environments import service as environments
 from graylane_server.flags import service as flags
 from graylane_server.models import utcnow
 from graylane_server.ramps import emergency
 from graylane_server.ui import forms
-from graylane_server.ui.auth import PostedForm, UiDep, UiReleaseManager
-from graylane_server.ui.pages import confirmation, done
+from graylane_server.ui.auth import PostedForm, ReleaseManagerPage
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
 
 @router.post("/flags/{key}/environments/{environment}/enabled")
 def switch_flag(
-    key: str,
-    environment: str,
-    *,
-    request: Request,
-    form: PostedForm,
-    user: UiReleaseManager,
-    session: SessionDep,
-    ui: UiDep,
+    key: str, environment: str, *, form: PostedForm, page: ReleaseManagerPage
 ) -> Response:
-    flags.get(session, key)
-    environments.get(session, environment)
+    flags.get(page.session, key)
+    environments.get(page.session, environment)
     enabled = form.get("enabled") == "true"
     back = forms.local_target(form.get("next"), f"/ui/flags/{key}?env={environment}")
-    asked = confirmation(
-        request,
-        ui,
-        session,
-        user,
+    asked = page.confirm(
         form,
         title=f"{'Switch on' if enabled else 'Switch off'} {key} in {environment}?",
         message=(
@@ -52,8 +39,8 @@ def switch_flag(
     if asked is not None:
         return asked
     _, changed = flags.set_enabled(
-        session,
-        actor=user.principal.actor,
+        page.session,
+        actor=page.actor,
         key=key,
         environment=environment,
         enabled=enabled,
@@ -61,26 +48,14 @@ def switch_flag(
     )
     state = "on" if enabled else "off"
     message = f"{key} is {state} in {environment}." if changed else f"{key} was already {state}."
-    return done(session, user, back, message)
+    return page.done(back, message)
 
 
 @router.post("/environments/{environment}/emergency-stop")
-def stop_environment(
-    environment: str,
-    *,
-    request: Request,
-    form: PostedForm,
-    user: UiReleaseManager,
-    session: SessionDep,
-    ui: UiDep,
-) -> Response:
-    environments.get(session, environment)
+def stop_environment(environment: str, *, form: PostedForm, page: ReleaseManagerPage) -> Response:
+    environments.get(page.session, environment)
     back = forms.local_target(form.get("next"), f"/ui/?env={environment}")
-    asked = confirmation(
-        request,
-        ui,
-        session,
-        user,
+    asked = page.confirm(
         form,
         title=f"Emergency stop in {environment}?",
         message=f"Every flag in {environment} serves its off variant and every running ramp "
@@ -92,15 +67,13 @@ def stop_environment(
     if asked is not None:
         return asked
     disabled, paused = emergency.stop(
-        session,
-        actor=user.principal.actor,
+        page.session,
+        actor=page.actor,
         environment=environment,
         reason=forms.text(form, "reason"),
         now=utcnow(),
     )
-    return done(
-        session,
-        user,
+    return page.done(
         back,
         f"Emergency stop in {environment}: {len(disabled)} flag(s) switched off, "
         f"{len(paused)} ramp(s) paused.",

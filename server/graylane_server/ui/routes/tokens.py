@@ -6,45 +6,33 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from fastapi import APIRouter, Request
-from sqlalchemy.orm import Session
+from fastapi import APIRouter
 from starlette.responses import HTMLResponse, Response
 
-from graylane_server.deps import SessionDep
-from graylane_server.environments import service as environments
 from graylane_server.errors import GraylaneError, NotFound
 from graylane_server.tokens import service as tokens
 from graylane_server.tokens.principal import Role
 from graylane_server.ui import forms
-from graylane_server.ui.auth import PostedForm, UiAdmin, UiDep
-from graylane_server.ui.pages import choose_environment, confirmation, done, render
-from graylane_server.ui.sessions import SignedIn
-from graylane_server.ui.state import UiState
+from graylane_server.ui.auth import AdminPage, PostedForm
+from graylane_server.ui.pages import Page
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
 
 def _tokens_page(
-    request: Request,
-    ui: UiState,
-    session: Session,
-    user: SignedIn,
+    page: Page,
     *,
     created: dict[str, Any] | None = None,
     error: str | None = None,
     status: int = 200,
 ) -> HTMLResponse:
-    show_revoked = request.query_params.get("revoked") == "1"
-    env = choose_environment(request, environments.listing(session))
-    return render(
-        request,
-        ui,
-        session,
-        user,
+    show_revoked = page.request.query_params.get("revoked") == "1"
+    env = page.chosen_environment()
+    return page.render(
         "tokens.html",
         active="tokens",
         environment=env,
-        tokens=tokens.listing(session, include_revoked=show_revoked),
+        tokens=tokens.listing(page.session, include_revoked=show_revoked),
         show_revoked=show_revoked,
         created=created,
         error=error,
@@ -71,51 +59,37 @@ def _asked_for(form: Mapping[str, str]) -> tuple[str, Role | None, str | None]:
 
 
 @router.get("/tokens")
-def token_list(*, request: Request, session: SessionDep, user: UiAdmin, ui: UiDep) -> Response:
-    return _tokens_page(request, ui, session, user)
+def token_list(*, page: AdminPage) -> Response:
+    return _tokens_page(page)
 
 
 @router.post("/tokens")
-def create_token(
-    *, request: Request, form: PostedForm, user: UiAdmin, session: SessionDep, ui: UiDep
-) -> Response:
+def create_token(*, form: PostedForm, page: AdminPage) -> Response:
     try:
         kind, role, environment = _asked_for(form)
-        with session.begin_nested():
+        with page.session.begin_nested():
             row, secret = tokens.create(
-                session,
-                actor=user.principal.actor,
+                page.session,
+                actor=page.actor,
                 kind=kind,
                 name=forms.text(form, "name") or None,
                 role=role,
                 environment=environment,
             )
     except forms.FormError as exc:
-        return _tokens_page(request, ui, session, user, error=exc.message, status=422)
+        return _tokens_page(page, error=exc.message, status=422)
     except GraylaneError as exc:
-        return _tokens_page(request, ui, session, user, error=exc.message, status=exc.status)
+        return _tokens_page(page, error=exc.message, status=exc.status)
     created = {"name": row.name, "kind": row.kind, "secret": secret}
-    return _tokens_page(request, ui, session, user, created=created, status=201)
+    return _tokens_page(page, created=created, status=201)
 
 
 @router.post("/tokens/{token_id}/revoke")
-def revoke_token(
-    token_id: int,
-    *,
-    request: Request,
-    form: PostedForm,
-    user: UiAdmin,
-    session: SessionDep,
-    ui: UiDep,
-) -> Response:
-    name = next((t.name for t in tokens.listing(session) if t.id == token_id), None)
+def revoke_token(token_id: int, *, form: PostedForm, page: AdminPage) -> Response:
+    name = next((t.name for t in tokens.listing(page.session) if t.id == token_id), None)
     if name is None:
         raise NotFound(f"no active token with id {token_id}")
-    asked = confirmation(
-        request,
-        ui,
-        session,
-        user,
+    asked = page.confirm(
         form,
         title=f"Revoke {name}?",
         message="Everything using this token is refused from now on, on every replica. "
@@ -126,9 +100,9 @@ def revoke_token(
     if asked is not None:
         return asked
     tokens.revoke(
-        session,
-        actor=user.principal.actor,
+        page.session,
+        actor=page.actor,
         token_id=token_id,
         reason=forms.text(form, "reason") or None,
     )
-    return done(session, user, "/ui/tokens", f"Revoked {name}.")
+    return page.done("/ui/tokens", f"Revoked {name}.")
