@@ -23,7 +23,18 @@ import redis
 
 from tests.support.servers import free_port, wait_until
 
-POSTGRES_BIN = Path(os.environ.get("GRAYLANE_TEST_POSTGRES_BIN", "/usr/lib/postgresql/15/bin"))
+
+def postgres_bin() -> Path:
+    """Where initdb and pg_ctl live: GRAYLANE_TEST_POSTGRES_BIN, else the newest Debian
+    PostgreSQL (`/usr/lib/postgresql/<major>/bin`), whichever version the machine has."""
+    configured = os.environ.get("GRAYLANE_TEST_POSTGRES_BIN")
+    if configured:
+        return Path(configured)
+    installed = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin"),
+        key=lambda path: int(path.parent.name) if path.parent.name.isdigit() else -1,
+    )
+    return installed[-1] if installed else Path("/usr/lib/postgresql/15/bin")
 
 
 def require_binary(path: str | Path, hint: str) -> str:
@@ -79,8 +90,8 @@ class PrivatePostgres:
     the `postgres` user when this process is root, since PostgreSQL refuses root."""
 
     def __init__(self) -> None:
-        self.bin = POSTGRES_BIN
-        require_binary(self.bin / "initdb", f"PostgreSQL 15 server binaries in {self.bin}")
+        self.bin = postgres_bin()
+        require_binary(self.bin / "initdb", f"PostgreSQL server binaries in {self.bin}")
         self.port = free_port()
         self.root = Path(tempfile.mkdtemp(prefix="graylane-pg-"))
         self.data = self.root / "data"
