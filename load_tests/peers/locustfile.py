@@ -1,6 +1,6 @@
 """One endpoint of one server under a fixed number of users, for `unleash.py` next to it.
 
-Not meant to be run by hand: `unleash.py` starts it with `locust --headless` and passes
+Not meant to be run by hand: `rounds.py` starts it with `locust --headless` and passes
 what to call in the environment variable PEERS_LOAD (JSON):
 
     method, path     the request
