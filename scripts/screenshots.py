@@ -10,6 +10,7 @@ chromium driven by Playwright, and writes PNGs under docs/screenshots/.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import random
 import socket
@@ -32,7 +33,7 @@ from graylane_server.ramps import service as ramps
 from graylane_server.runtime import Runtime
 from graylane_server.settings import Settings
 from graylane_server.tokens.principal import Principal, Role
-from graylane_server.usage.store import BUCKET_SECONDS, Count, event_series
+from graylane_server.usage.store import BUCKET_SECONDS, event_series
 from graylane_server.users import service as users
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -375,28 +376,24 @@ def sdk_counts(runtime: Runtime) -> None:
     now = time.time()
     start = now - 150 * 60
     stages = [(start, 0.01), (now - 85 * 60, 0.05), (now - 18 * 60, 0.25)]
-    t = start
-    while t < now:
-        share = [s for at_, s in stages if at_ <= t][-1]
-        total = rng.randint(900, 1100)
-        exposed = max(1, round(total * share))
-        unexposed = total - exposed
-        counts = [
-            Count("new-checkout", event_series("exposed", "on", "request"), exposed),
-            Count(
-                "new-checkout",
-                event_series("exposed", "on", "error"),
-                _errors(rng, exposed, 0.0042),
-            ),
-            Count("new-checkout", event_series("unexposed", "off", "request"), unexposed),
-            Count(
-                "new-checkout",
-                event_series("unexposed", "off", "error"),
-                _errors(rng, unexposed, 0.0038),
-            ),
-        ]
-        runtime.usage.add("production", t, counts)
-        t += BUCKET_SECONDS
+
+    async def report_every_bucket() -> None:
+        t = start
+        while t < now:
+            share = [s for at_, s in stages if at_ <= t][-1]
+            total = rng.randint(900, 1100)
+            exposed = max(1, round(total * share))
+            unexposed = total - exposed
+            series = {
+                event_series("exposed", "on", "request"): exposed,
+                event_series("exposed", "on", "error"): _errors(rng, exposed, 0.0042),
+                event_series("unexposed", "off", "request"): unexposed,
+                event_series("unexposed", "off", "error"): _errors(rng, unexposed, 0.0038),
+            }
+            await runtime.usage.record("production", t, {"new-checkout": series})
+            t += BUCKET_SECONDS
+
+    asyncio.run(report_every_bucket())
 
 
 def _errors(rng: random.Random, n: int, rate: float) -> int:

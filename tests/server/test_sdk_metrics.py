@@ -18,7 +18,6 @@ from graylane_server.settings import Settings
 from graylane_server.usage.endpoints import direct
 from graylane_server.usage.store import (
     RETENTION_SECONDS,
-    Count,
     RedisUsageStore,
     bucket_of,
     evaluation_series,
@@ -142,10 +141,10 @@ def test_the_redis_store_keeps_every_count_exact(redis_url: str) -> None:
         evaluation_series("ünïcode 🚀"): 1,
         event_series("exposed", "on", "error"): 0,
     }
-    # One record per event loop (each gets its own asyncio client), then the plain add.
+    # One record per event loop (each gets its own asyncio client), then three in one.
     for _ in range(2):
         asyncio.run(store.record(environment, at, {flag: dict(series)}))
-    store.add(environment, at, [Count(flag, s, n) for s, n in series.items()] * 3)
+    asyncio.run(store.record(environment, at, {flag: {s: n * 3 for s, n in series.items()}}))
     # 2 + 3 reports of 10**12 per bucket: past what a double holds exactly.
     many = {f"f{i}": {evaluation_series("on"): 9 * 10**15 + i} for i in range(3)}
     asyncio.run(store.record(environment, at, many))

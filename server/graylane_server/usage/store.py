@@ -9,8 +9,6 @@ import json
 import math
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Protocol
 
 import redis
@@ -31,28 +29,11 @@ def bucket_of(at: float) -> int:
     return int(at // BUCKET_SECONDS) * BUCKET_SECONDS
 
 
-@dataclass(frozen=True, slots=True)
-class Count:
-    flag: str
-    series: str
-    count: int
-
-
 Tally = dict[str, dict[str, int]]
 """flag -> series -> count: counts merged, one entry per flag and series."""
 
 
-def tally(counts: Iterable[Count]) -> Tally:
-    merged: Tally = {}
-    for c in counts:
-        series = merged.setdefault(c.flag, {})
-        series[c.series] = series.get(c.series, 0) + c.count
-    return merged
-
-
 class UsageStore(Protocol):
-    def add(self, environment: str, at: float, counts: Iterable[Count]) -> None: ...
-
     async def record(self, environment: str, at: float, counts: Tally) -> None:
         """Add `counts` to the bucket of `at`; returns once they are stored."""
         ...
@@ -91,7 +72,6 @@ class RedisUsageStore:
     def __init__(self, url: str) -> None:
         self._url = url
         self._redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-        self._add = self._redis.register_script(ADD_SCRIPT)
         self._async: tuple[asyncio.AbstractEventLoop, aioredis.Redis, AsyncScript] | None = None
 
     @staticmethod
@@ -105,12 +85,6 @@ class RedisUsageStore:
         keys = [self._key(environment, flag, bucket) for flag in counts]
         values = [{name: str(n) for name, n in series.items()} for series in counts.values()]
         return keys, [RETENTION_SECONDS, json.dumps(values, ensure_ascii=False)]
-
-    def add(self, environment: str, at: float, counts: Iterable[Count]) -> None:
-        merged = tally(counts)
-        if merged:
-            keys, args = self._arguments(environment, at, merged)
-            self._add(keys=keys, args=args)
 
     async def record(self, environment: str, at: float, counts: Tally) -> None:
         if counts:
@@ -154,9 +128,6 @@ class SqlUsageStore:
     def __init__(self, sessions: sessionmaker[Session], readers: sessionmaker[Session]) -> None:
         self._sessions = sessions
         self._readers = readers
-
-    def add(self, environment: str, at: float, counts: Iterable[Count]) -> None:
-        self._write(environment, at, tally(counts))
 
     async def record(self, environment: str, at: float, counts: Tally) -> None:
         if counts:
