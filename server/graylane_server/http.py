@@ -25,3 +25,10 @@ DocumentBody = Body(
 def versioned(body: Any, version: int, *, status_code: int = 200) -> JSONResponse:
     """A JSON answer that carries its version as a strong ETag."""
     return JSONResponse(body, status_code=status_code, headers={"ETag": etag(version)})
+
+
+def put_answer(body: Any, version: int, *, changed: bool) -> JSONResponse:
+    """The answer to a create-or-replace PUT: 201 when it created the resource (a change
+    that left it at version 1), else 200; versioned either way."""
+    created = changed and version == 1
+    return versioned(body, version, status_code=201 if created else 200)

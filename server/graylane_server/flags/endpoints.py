@@ -17,7 +17,7 @@ from graylane_server.errors import (
 )
 from graylane_server.flags import service
 from graylane_server.flags.schemas import EnabledBody, EnvironmentSummary, FlagList, FlagSummary
-from graylane_server.http import DocumentBody, JsonObject, versioned
+from graylane_server.http import DocumentBody, JsonObject, put_answer, versioned
 from graylane_server.models import FlagRow
 
 router = APIRouter(prefix="/api/v1/flags", tags=["flags"])
@@ -93,8 +93,7 @@ def put_flag(
         expected_version=if_match,
         reason=reason,
     )
-    created = changed and row.version == 1
-    return versioned(row.definition, row.version, status_code=201 if created else 200)
+    return put_answer(row.definition, row.version, changed=changed)
 
 
 @router.delete("/{key}", status_code=204, responses=responses(NotFound, PreconditionFailed))
