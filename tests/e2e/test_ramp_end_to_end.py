@@ -30,7 +30,7 @@ from sqlalchemy import create_engine, text
 
 from graylane import Client
 from tests.server.conftest import ADMIN_TOKEN, reset_database
-from tests.support.servers import ServerProcess, wait_until
+from tests.support.servers import ServerProcess, server_env, wait_until
 
 ENV = "production"
 CLIENTS = 3
@@ -148,17 +148,16 @@ def rig(
         connection.execute(text("DELETE FROM leases"))
     engine.dispose()
     tmp: Path = tmp_path_factory.mktemp("ramp-e2e")
-    env = {
-        "GRAYLANE_DATABASE_URL": database_url,
-        "GRAYLANE_REDIS_URL": redis_url,
-        "GRAYLANE_MIGRATE_ON_START": "false",
-        "GRAYLANE_BOOTSTRAP_ADMIN_TOKEN": ADMIN_TOKEN,
-        "GRAYLANE_CONTROLLER_INTERVAL": "1",
-        "GRAYLANE_RECONCILE_INTERVAL": "1",
-        "GRAYLANE_STREAM_HEARTBEAT": "1",
-        "GRAYLANE_DATA_DIR": str(tmp / "data"),
-        "GRAYLANE_LOG_LEVEL": "info",
-    }
+    env = server_env(
+        database_url,
+        redis_url,
+        ADMIN_TOKEN,
+        controller_interval=1,
+        reconcile_interval=1,
+        stream_heartbeat=1,
+        data_dir=tmp / "data",
+        log_level="info",
+    )
     server = ServerProcess(env, tmp / "server.log").start(timeout=60)
     admin = httpx.Client(
         base_url=server.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=30

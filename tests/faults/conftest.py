@@ -15,7 +15,7 @@ from graylane_server.db import migrate
 from tests.faults.helpers import ADMIN_TOKEN
 from tests.support import services
 from tests.support.faults import PrivatePostgres, PrivateRedis
-from tests.support.servers import ServerProcess
+from tests.support.servers import ServerProcess, server_env
 
 
 def _migrated(url: str) -> str:
@@ -71,18 +71,19 @@ def start_server(tmp_path: Path) -> Iterator[StartServer]:
     started: list[ServerProcess] = []
 
     def start(name: str, database_url: str, redis_url: str, **settings: object) -> ServerProcess:
-        env = {
-            "GRAYLANE_DATABASE_URL": database_url,
-            "GRAYLANE_REDIS_URL": redis_url,
-            "GRAYLANE_MIGRATE_ON_START": "false",
-            "GRAYLANE_BOOTSTRAP_ADMIN_TOKEN": ADMIN_TOKEN,
-            "GRAYLANE_RECONCILE_INTERVAL": "60",
-            "GRAYLANE_STREAM_HEARTBEAT": "0.5",
-            "GRAYLANE_TOKEN_CACHE_TTL": "600",
-            "GRAYLANE_DATA_DIR": str(tmp_path / name),
-            "GRAYLANE_LOG_LEVEL": "info",
-            **{f"GRAYLANE_{key.upper()}": str(value) for key, value in settings.items()},
-        }
+        env = server_env(
+            database_url,
+            redis_url,
+            ADMIN_TOKEN,
+            **{
+                "reconcile_interval": 60,
+                "stream_heartbeat": 0.5,
+                "token_cache_ttl": 600,
+                "data_dir": tmp_path / name,
+                "log_level": "info",
+                **settings,
+            },
+        )
         server = ServerProcess(env, tmp_path / f"{name}.log")
         started.append(server)
         return server.start(timeout=60)

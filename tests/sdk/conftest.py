@@ -15,7 +15,7 @@ from graylane_server.settings import Settings
 from tests.sdk.support import PRODUCTION
 from tests.server.conftest import *  # noqa: F403 - the server fixtures, shared as they are
 from tests.server.conftest import ADMIN_TOKEN, TokenFactory, reset_database
-from tests.support.servers import LiveServer, ServerProcess
+from tests.support.servers import LiveServer, ServerProcess, server_env
 
 ClientFactory = Callable[..., Client]
 
@@ -60,16 +60,15 @@ def start_process(database_url: str, redis_url: str, tmp_path: Path) -> Iterator
     started: list[GraylaneProcess] = []
 
     def start(name: str = "server", *, heartbeat: float = 0.2) -> GraylaneProcess:
-        env = {
-            "GRAYLANE_DATABASE_URL": database_url,
-            "GRAYLANE_REDIS_URL": redis_url,
-            "GRAYLANE_RECONCILE_INTERVAL": "1",
-            "GRAYLANE_MIGRATE_ON_START": "false",
-            "GRAYLANE_BOOTSTRAP_ADMIN_TOKEN": ADMIN_TOKEN,
-            "GRAYLANE_STREAM_HEARTBEAT": str(heartbeat),
-            "GRAYLANE_DATA_DIR": str(tmp_path / name),
-            "GRAYLANE_LOG_LEVEL": "info",
-        }
+        env = server_env(
+            database_url,
+            redis_url,
+            ADMIN_TOKEN,
+            reconcile_interval=1,
+            stream_heartbeat=heartbeat,
+            data_dir=tmp_path / name,
+            log_level="info",
+        )
         process = GraylaneProcess(env, tmp_path / f"{name}.log")
         started.append(process)
         process.start()

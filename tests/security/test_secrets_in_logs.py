@@ -14,7 +14,7 @@ import pytest
 
 from graylane_server.tokens.secrets import HINT_LENGTH
 from tests.server.documents import document
-from tests.support.servers import ServerProcess
+from tests.support.servers import ServerProcess, server_env
 from tests.ui.conftest import csrf_of
 
 OFREP_BODY = {"context": {"targetingKey": "user-1", "email": "ana@example.com"}}
@@ -40,16 +40,15 @@ def test_no_secret_appears_in_the_logs(database_url: str, redis_url: str, tmp_pa
     bootstrap = f"gla_{secrets.token_urlsafe(32)}"
     log_path = tmp_path / "server.log"
     process = ServerProcess(
-        {
-            "GRAYLANE_DATABASE_URL": database_url,
-            "GRAYLANE_REDIS_URL": redis_url,
-            "GRAYLANE_MIGRATE_ON_START": "false",
-            "GRAYLANE_BOOTSTRAP_ADMIN_TOKEN": bootstrap,
-            "GRAYLANE_LOG_JSON": "true",
-            "GRAYLANE_LOG_LEVEL": "debug",
-            "GRAYLANE_ACCESS_LOG": "true",
-            "GRAYLANE_AUTH_MAX_FAILURES": "3",
-        },
+        server_env(
+            database_url,
+            redis_url,
+            bootstrap,
+            log_json="true",
+            log_level="debug",
+            access_log="true",
+            auth_max_failures=3,
+        ),
         log_path,
     )
     used = {"bootstrap admin token": bootstrap}  # what -> secret: none of them may be logged

@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from tests.server.documents import boolean_flag
-from tests.support.servers import LiveServer, ServerProcess, wait_until
+from tests.support.servers import LiveServer, ServerProcess, server_env, wait_until
 
 FLAG_ROUTE = "/api/v1/flags/{key}"
 ERROR_BODY_REF = "#/components/schemas/ErrorBody"
@@ -285,14 +285,7 @@ def test_logs_are_json_lines_and_never_contain_a_token(
     wrong_token = f"gla_log-wrong-{uuid.uuid4().hex}"
     log_path = tmp_path / "server.log"
     process = ServerProcess(
-        {
-            "GRAYLANE_DATABASE_URL": database_url,
-            "GRAYLANE_REDIS_URL": redis_url,
-            "GRAYLANE_MIGRATE_ON_START": "false",
-            "GRAYLANE_BOOTSTRAP_ADMIN_TOKEN": admin_token,
-            "GRAYLANE_LOG_JSON": "true",
-            "GRAYLANE_LOG_LEVEL": "debug",
-        },
+        server_env(database_url, redis_url, admin_token, log_json="true", log_level="debug"),
         log_path,
     )
     try:

@@ -16,7 +16,7 @@ import pytest
 
 from tests.server.conftest import ADMIN_TOKEN, reset_database
 from tests.server.documents import boolean_flag, document
-from tests.support.servers import ServerProcess, free_port, wait_until
+from tests.support.servers import ServerProcess, free_port, server_env, wait_until
 
 CONFIG = "/api/v1/sdk/config"
 IDENTITY = {"Accept-Encoding": "identity"}
@@ -34,16 +34,15 @@ def start_replica(database_url: str, redis_url: str, tmp_path: Path) -> Iterator
     started: list[ServerProcess] = []
 
     def start(name: str, *, redis: str | None = None, reconcile: str = SLOW_CHECK) -> ServerProcess:
-        env = {
-            "GRAYLANE_DATABASE_URL": database_url,
-            "GRAYLANE_REDIS_URL": redis or redis_url,
-            "GRAYLANE_RECONCILE_INTERVAL": reconcile,
-            "GRAYLANE_MIGRATE_ON_START": "false",
-            "GRAYLANE_BOOTSTRAP_ADMIN_TOKEN": ADMIN_TOKEN,
-            "GRAYLANE_STREAM_HEARTBEAT": "1",
-            "GRAYLANE_DATA_DIR": str(tmp_path / name),
-            "GRAYLANE_LOG_LEVEL": "info",
-        }
+        env = server_env(
+            database_url,
+            redis or redis_url,
+            ADMIN_TOKEN,
+            reconcile_interval=reconcile,
+            stream_heartbeat=1,
+            data_dir=tmp_path / name,
+            log_level="info",
+        )
         replica = ServerProcess(env, tmp_path / f"{name}.log")
         started.append(replica)
         return replica.start(timeout=60)

@@ -38,6 +38,21 @@ def wait_until(condition, timeout: float = 10.0, interval: float = 0.02, what: s
     raise AssertionError(f"timed out after {timeout}s waiting for {what or condition}")
 
 
+def server_env(
+    database_url: str, redis_url: str, admin_token: str, **settings: object
+) -> dict[str, str]:
+    """GRAYLANE_* for `graylane-server serve` on the run's migrated database and Redis: it
+    never migrates at start and mints `admin_token` on an empty database. Each keyword
+    setting becomes GRAYLANE_<NAME> (`data_dir=...` is GRAYLANE_DATA_DIR)."""
+    return {
+        "GRAYLANE_DATABASE_URL": database_url,
+        "GRAYLANE_REDIS_URL": redis_url,
+        "GRAYLANE_MIGRATE_ON_START": "false",
+        "GRAYLANE_BOOTSTRAP_ADMIN_TOKEN": admin_token,
+        **{f"GRAYLANE_{name.upper()}": str(value) for name, value in settings.items()},
+    }
+
+
 class LiveServer:
     """A server in a thread of this process, on its own port."""
 
