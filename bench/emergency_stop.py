@@ -48,7 +48,14 @@ import httpx
 import mmh3
 
 from graylane import Change, Client
-from servers import Server, fresh_database, migrate, percentile, server_env
+from servers import (
+    Server,
+    fresh_database,
+    migrate,
+    percentile,
+    raise_file_limit,
+    server_env,
+)
 
 ENV = "production"
 FLAGS = ("checkout-v2", "search-ranking", "dark-mode")
@@ -305,14 +312,6 @@ def report(result: dict[str, Any]) -> bool:
     return met
 
 
-def raise_file_limit(wanted: int) -> tuple[int, int]:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
-    if soft < target:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="5 stops")
@@ -325,7 +324,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     limit = raise_file_limit(max(4096, args.clients * 4 + 256))
     print(
-        f"Python {platform.python_version()}, {os.cpu_count()} CPUs, open files limit {limit[0]}; "
+        f"Python {platform.python_version()}, {os.cpu_count()} CPUs, open files limit {limit}; "
         "server: graylane-server serve (1 worker) on PostgreSQL + Redis; clients in this "
         f"process; {len(FLAGS)} flags in {ENV}, one under a running ramp"
     )

@@ -65,7 +65,14 @@ import httpx
 
 from cases import large_document
 from graylane import Change, Client
-from servers import Server, fresh_database, migrate, percentile, server_env
+from servers import (
+    Server,
+    fresh_database,
+    migrate,
+    percentile,
+    raise_file_limit,
+    server_env,
+)
 
 FLAG = "kill-switch"
 ENV = "production"
@@ -525,15 +532,6 @@ def fleet_label(r: Result) -> str:
     return str(r.clients) if r.procs == 1 else f"{r.clients}/{r.procs}"
 
 
-def raise_file_limit(wanted: int) -> tuple[int, int]:
-    """Each streaming client holds two connections here and one in the server."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
-    if soft < target:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="20 changes, 1 and 100 clients")
@@ -565,10 +563,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     changes = args.changes or (20 if args.quick else 100)
     fleet = args.clients or (100 if args.quick else 500)
 
+    # Each streaming client holds two connections here and one in the server.
     limit = raise_file_limit(max(4096, fleet * 4 + 256))
     print(
         f"Python {platform.python_version()}, {os.cpu_count()} CPUs (load average "
-        f"{os.getloadavg()[0]:.1f} at the start), open files limit {limit[0]}; "
+        f"{os.getloadavg()[0]:.1f} at the start), open files limit {limit}; "
         f"server: graylane-server serve (1 worker) on 127.0.0.1; "
         f"{args.flags:,} other flags in the environment"
     )

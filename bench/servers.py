@@ -7,6 +7,7 @@ import contextlib
 import math
 import os
 import re
+import resource
 import socket
 import subprocess
 import sys
@@ -24,6 +25,16 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def raise_file_limit(wanted: int) -> int:
+    """Raise the soft open-files limit (inherited by the servers and clients this process
+    starts) towards `wanted`, as far as the hard limit allows; returns the limit now."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 def server_env(extra: dict[str, str]) -> dict[str, str]:

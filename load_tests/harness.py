@@ -37,7 +37,13 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench.cases import large_document  # noqa: E402
-from bench.servers import Server, fresh_database, migrate, server_env  # noqa: E402
+from bench.servers import (  # noqa: E402
+    Server,
+    fresh_database,
+    migrate,
+    raise_file_limit,
+    server_env,
+)
 
 __all__ = [
     "DEFAULT_POSTGRES",
@@ -198,15 +204,6 @@ def children_cpu_seconds() -> float:
     """CPU of this process's children that have been waited for (locust and its workers)."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
-
-
-def raise_file_limit(wanted: int) -> int:
-    """Raise the soft open-files limit (inherited by servers and locust) towards `wanted`."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
-    if soft < target:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 @dataclass
