@@ -9,7 +9,7 @@ from fastapi import Depends, Header, Request
 from sqlalchemy.orm import Session
 
 from .configs.notices import PUBLISHED
-from .errors import BadRequest, Forbidden
+from .errors import Forbidden, PreconditionFailed
 from .runtime import Runtime
 from .tokens.principal import Principal, Role
 
@@ -100,13 +100,24 @@ SdkClient = Annotated[Principal, Depends(require_sdk)]
 
 
 def parse_if_match(value: str | None) -> int | None:
-    """The version in an `If-Match` header (`"3"`, `3`, or `W/"3"`); None when absent."""
+    """The version in an `If-Match` header (`"3"`, `3`, or `W/"3"`); None when absent.
+
+    Our entity tags are versions, so a tag that is not one (`"stale-version"`, `*`, a list
+    without a version) matches no current version: a failed precondition (RFC 9110
+    13.1.1), refused with 412 like any stale version."""
     if value is None:
         return None
-    text = value.strip().removeprefix("W/").strip('"')
-    if not text.isdigit():
-        raise BadRequest(f'If-Match must carry a version such as "3", got {value!r}')
-    return int(text)
+    versions = {
+        int(text)
+        for tag in value.split(",")
+        if (text := tag.strip().removeprefix("W/").strip('"')).isdigit() and len(text) <= 18
+    }
+    if len(versions) != 1:
+        raise PreconditionFailed(
+            f"If-Match {value[:100]!r} names no single version, so it matches none; "
+            'read the current version and send it, as in `If-Match: "3"`'
+        )
+    return versions.pop()
 
 
 async def _if_match(if_match: Annotated[str | None, Header()] = None) -> int | None:

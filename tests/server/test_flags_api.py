@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from tests.server.documents import boolean_flag
 
@@ -40,6 +41,23 @@ def test_replacing_needs_the_current_version(admin: httpx.Client) -> None:
     assert current.headers["etag"] == '"2"'
     # the refused writes changed nothing and left no audit entry
     assert audit_actions(admin, "f") == ["flag.update", "flag.create"]
+
+
+@pytest.mark.parametrize("tag", ['"stale-version"', "*", 'W/"x"', '"1", "2"', '"' + "9" * 40 + '"'])
+def test_an_entity_tag_that_is_not_the_current_version_fails_the_precondition_with_412(
+    admin: httpx.Client, tag: str
+) -> None:
+    admin.put("/api/v1/flags/f", json=boolean_flag(10))
+    for write in (
+        lambda: admin.put("/api/v1/flags/f", json=boolean_flag(20), headers={"If-Match": tag}),
+        lambda: admin.delete("/api/v1/flags/f", headers={"If-Match": tag}),
+        lambda: admin.put("/api/v1/flags/g", json=boolean_flag(20), headers={"If-Match": tag}),
+    ):
+        refused = write()
+        assert refused.status_code == 412, refused.text
+        assert refused.json()["error"]["code"] == "version_mismatch"
+    assert audit_actions(admin, "f") == ["flag.create"]
+    assert admin.get("/api/v1/flags/g").status_code == 404
 
 
 def test_writing_the_same_definition_again_changes_nothing(admin: httpx.Client) -> None:
