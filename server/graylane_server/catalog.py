@@ -18,6 +18,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from graylane.core import Document, DocumentError, Problem, dump_document, parse_document
+from graylane.core.document import ramp_write_problems
 
 from .errors import InvalidDocument
 from .models import FlagRow, SegmentRow
@@ -117,6 +118,7 @@ def check(raw: RawDocument, environments: Iterable[str], *, prefix: str = "") ->
         document = parse_document(raw)
     except DocumentError as exc:
         problems.extend(exc.problems)
+    problems.extend(ramp_write_problems(raw))
     known = set(environments)
     names = f"environments are: {', '.join(sorted(known))}"
     flags = raw.get("flags") if isinstance(raw, dict) else None

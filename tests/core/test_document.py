@@ -248,9 +248,13 @@ def test_an_empty_ramp_uses_the_default_plan() -> None:
         stages=(Decimal(1), Decimal(10), Decimal(50), Decimal(100)),
         min_stage_duration=600.0,
         min_samples=1000,
-        guards=(Guard(metric="error_rate", max=0.001),),
+        guards=(
+            Guard(kind="relative", metric="error_rate", max=0.5),
+            Guard(metric="error_rate", max=0.2),
+        ),
         auto_advance=True,
         on_breach="rollback",
+        watch_completed=3600.0,
     )
 
 
@@ -527,7 +531,10 @@ def test_dump_is_explicit_about_every_default() -> None:
                             "stages": [1, 10, 50, 100],
                             "min_stage_duration": "10m",
                             "min_samples": 1000,
-                            "guards": [{"metric": "error_rate", "max": 0.001}],
+                            "guards": [
+                                {"kind": "relative", "metric": "error_rate", "max": 0.5},
+                                {"metric": "error_rate", "max": 0.2},
+                            ],
                             "auto_advance": True,
                             "on_breach": "rollback",
                         },

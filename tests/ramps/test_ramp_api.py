@@ -363,3 +363,40 @@ def test_a_person_cannot_advance_past_a_breached_guard(
     assert "breached" in refused.json()["error"]["message"]
     assert stored_percentage(admin, key) == 1
     sdk.close()
+
+
+def test_a_plan_with_empty_guards_or_zero_min_samples_is_refused_with_its_path(
+    admin: httpx.Client,
+) -> None:
+    key = unique_key("checkout")
+    response = admin.put(f"/api/v1/flags/{key}", json=ramped_flag(guards=[], min_samples=0))
+    assert response.status_code == 422, response.text
+    problems = {p["path"]: p["message"] for p in response.json()["error"]["problems"]}
+    assert "at least one guard" in problems["environments.production.ramp.guards"]
+    assert "at least 1" in problems["environments.production.ramp.min_samples"]
+    assert admin.get(f"/api/v1/flags/{key}").status_code == 404
+    # the same through a whole document
+    document = {"flags": {key: ramped_flag(guards=[])}, "segments": {}}
+    applied = admin.put("/api/v1/state", json=document)
+    assert applied.status_code == 422, applied.text
+    paths = [p["path"] for p in applied.json()["error"]["problems"]]
+    assert paths == [f"flags.{key}.environments.production.ramp.guards"]
+
+
+def test_the_ramp_shows_the_default_guards_of_a_plan_that_names_none(
+    admin: httpx.Client,
+) -> None:
+    key = unique_key("checkout")
+    definition = ramped_flag()
+    del definition["environments"]["production"]["ramp"]["guards"]
+    create_flag(admin, key, definition)
+    ramp = get_ramp(admin, key)
+    assert [(r["guard"], r["kind"]) for r in ramp["readings"]] == [
+        ("error_rate-relative", "relative"),
+        ("error_rate", "absolute"),
+    ]
+    stored = admin.get(f"/api/v1/flags/{key}").json()
+    assert stored["environments"]["production"]["ramp"]["guards"] == [
+        {"kind": "relative", "metric": "error_rate", "max": 0.5},
+        {"metric": "error_rate", "max": 0.2},
+    ]

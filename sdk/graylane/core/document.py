@@ -21,6 +21,9 @@ from typing import Literal, cast
 from .durations import format_duration, parse_duration
 from .model import (
     DEFAULT_BUCKET_BY,
+    KPI_MAX,
+    KPI_WARN,
+    RATE_SUFFIX,
     Clause,
     Document,
     Flag,
@@ -61,10 +64,13 @@ _RAMP_FIELDS = (
     "guards",
     "auto_advance",
     "on_breach",
+    "watch_completed",
 )
 _GUARD_FIELDS = ("kind", "metric", "max", "warn", "name", "query", "url")
+_KPI_FIELDS = ("kpi", "name")
 _GUARD_KINDS = ("absolute", "relative", "prometheus", "webhook")
-_RATE_SUFFIX = "_rate"
+_MAX_EVENT = 64
+"""The longest event name an SDK report carries."""
 _ON_BREACH = ("rollback", "step_back")
 _DEFAULT_VARIANTS: tuple[tuple[str, JsonValue], ...] = (("on", True), ("off", False))
 _MARSHAL_FORMAT = 2
@@ -622,6 +628,7 @@ class _Reader:
                 high=HUNDRED,
                 what="percentage",
             )
+        watch = self.duration(body.get("watch_completed"), _join(path, "watch_completed"))
         on_breach = body.get("on_breach", defaults.on_breach)
         if on_breach not in _ON_BREACH:
             self.report(_join(path, "on_breach"), f"expected one of: {', '.join(_ON_BREACH)}")
@@ -636,6 +643,7 @@ class _Reader:
             auto_advance=auto_advance,
             on_breach=cast(Literal["rollback", "step_back"], on_breach),
             approval_above=approval_above,
+            watch_completed=defaults.watch_completed if watch is None else watch,
         )
 
     def stages(
@@ -691,6 +699,8 @@ class _Reader:
         return tuple(g for g in guards if g is not None)
 
     def guard(self, raw: object, path: str) -> Guard | None:
+        if isinstance(raw, Mapping) and "kpi" in raw:
+            return self.kpi(raw, path)
         body = self.mapping(raw, path, _GUARD_FIELDS)
         if body is None:
             return None
@@ -712,11 +722,8 @@ class _Reader:
         if body.get(needed[kind]) is None:
             self.report(_join(path, needed[kind]), f"required by a guard of kind {kind!r}")
         metric = text["metric"]
-        if metric is not None and not metric.endswith(_RATE_SUFFIX):
-            self.report(
-                _join(path, "metric"),
-                "a metric is `<event>_rate`: that event over `request` events, e.g. error_rate",
-            )
+        if metric is not None:
+            self.metric(metric, _join(path, "metric"))
         if text["name"] is not None and not KEY_PATTERN.fullmatch(text["name"]):
             self.report(_join(path, "name"), f"use {KEY_RULE} characters")
         limits = {
@@ -730,7 +737,13 @@ class _Reader:
             self.report(path, "a guard needs a `max` (roll back) or `warn` (pause) level")
         elif high is not None and warn is not None and warn >= high:
             self.report(_join(path, "warn"), "must be below `max`")
-        if kind == "absolute" and high is not None and high > 1:
+        if (
+            kind == "absolute"
+            and high is not None
+            and high > 1
+            and metric is not None
+            and metric.endswith(RATE_SUFFIX)
+        ):
             self.report(_join(path, "max"), "a rate is at most 1 (0.01 is 1%)")
         return Guard(
             kind=cast(GuardKind, kind),
@@ -741,6 +754,69 @@ class _Reader:
             query=text["query"],
             url=text["url"],
         )
+
+    def metric(self, metric: str, path: str) -> None:
+        event = metric.removesuffix(RATE_SUFFIX)
+        if not KEY_PATTERN.fullmatch(event) or len(event) > _MAX_EVENT:
+            self.report(
+                path,
+                "a metric is `<event>_rate` (that event over `request` events, e.g. "
+                "error_rate) or `<event>` (its tracked values per request, e.g. latency), "
+                f"the event in {KEY_RULE.replace('128', str(_MAX_EVENT))} characters",
+            )
+        elif event == "request":
+            self.report(path, "every request is a `request`: measure another event against it")
+
+    def kpi(self, raw: Mapping[object, object], path: str) -> Guard | None:
+        """`{kpi: latency}`: a relative guard at the seed's KPI levels."""
+        body = self.mapping(raw, path, _KPI_FIELDS)
+        if body is None:
+            return None
+        metric = self.string(body["kpi"], _join(path, "kpi"))
+        name = None if body.get("name") is None else self.string(body["name"], _join(path, "name"))
+        if metric is None:
+            return None
+        self.metric(metric, _join(path, "kpi"))
+        if name is not None and not KEY_PATTERN.fullmatch(name):
+            self.report(_join(path, "name"), f"use {KEY_RULE} characters")
+        return Guard(kind="relative", metric=metric, max=KPI_MAX, warn=KPI_WARN, name=name)
+
+
+def ramp_write_problems(data: object) -> list[Problem]:
+    """What a ramp plan may not say when it is written, though a stored one that says it
+    still parses (so that a plan saved by an earlier version never breaks a rebuild or an
+    SDK): `guards: []` (nothing would ever stop the ramp) and `min_samples: 0`."""
+    problems: list[Problem] = []
+    flags = data.get("flags") if isinstance(data, Mapping) else None
+    for key, flag in flags.items() if isinstance(flags, Mapping) else ():
+        envs = flag.get("environments") if isinstance(flag, Mapping) else None
+        for env, config in envs.items() if isinstance(envs, Mapping) else ():
+            ramp = config.get("ramp") if isinstance(config, Mapping) else None
+            if not isinstance(ramp, Mapping):
+                continue
+            path = f"flags.{key}.environments.{env}.ramp"
+            problems.extend(_ramp_write_problems(ramp, path))
+    return problems
+
+
+def _ramp_write_problems(ramp: Mapping[object, object], path: str) -> list[Problem]:
+    problems = []
+    if ramp.get("guards") == []:
+        problems.append(
+            Problem(
+                _join(path, "guards"),
+                "a ramp needs at least one guard: leave `guards` out for the default set",
+            )
+        )
+    samples = ramp.get("min_samples")
+    if samples == 0 and not isinstance(samples, bool):
+        problems.append(
+            Problem(
+                _join(path, "min_samples"),
+                "must be at least 1: a stage needs exposures before it may advance",
+            )
+        )
+    return problems
 
 
 # --- writing ------------------------------------------------------------------------------
@@ -793,6 +869,10 @@ def _dump_ramp(ramp: RampPlan) -> dict[str, JsonValue]:
     }
     if ramp.approval_above is not None:
         out["approval_above"] = _number(ramp.approval_above)
+    # Left out at its default, so a plan that does not set it stays readable by SDKs
+    # from before the field (they parse the whole configuration they are served).
+    if ramp.watch_completed != RampPlan().watch_completed:
+        out["watch_completed"] = format_duration(ramp.watch_completed)
     return out
 
 

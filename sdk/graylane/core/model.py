@@ -51,20 +51,31 @@ class Rule:
 
 
 GuardKind = Literal["absolute", "relative", "prometheus", "webhook"]
+RATE_SUFFIX = "_rate"
+KPI_WARN = 0.15
+KPI_MAX = 0.30
+"""The `kpi` shorthand's levels: warn at 15% deviation from the unexposed group, roll
+back at 30%."""
 
 
 @dataclass(frozen=True, slots=True)
 class Guard:
     """A health check on a ramp.
 
-    - `absolute`: the exposed group's `metric` (`error_rate` = `error` events over
-      `request` events) must stay below `max`;
-    - `relative`: the exposed group's rate may exceed the unexposed group's by at most
-      `max` (0.5 = 50% worse);
+    - `absolute`: the exposed group's `metric` must stay below `max`;
+    - `relative`: the exposed group's `metric` may exceed the unexposed group's by at most
+      `max` (0.5 = 50% higher);
     - `prometheus`: the value of `query` must stay below `max`;
     - `webhook`: an alerting system trips it by name (`POST /api/v1/guards/webhook/...`).
 
+    A `metric` is either a rate, `<event>_rate` (`error_rate` = `error` events over
+    `request` events), or a continuous metric, `<event>` (`latency` = the sum of the
+    values tracked as `latency` over `request` events: the mean value per request).
+    Higher is worse for both.
+
     `warn` is a lower level that pauses automatic advance instead of rolling back.
+    `{kpi: latency}` is shorthand for a relative guard warning at `KPI_WARN` and rolling
+    back at `KPI_MAX`.
     """
 
     kind: GuardKind = "absolute"
@@ -84,6 +95,26 @@ class Guard:
             return f"{self.metric}" if self.kind == "absolute" else f"{self.metric}-relative"
         return self.kind
 
+    @property
+    def event(self) -> str | None:
+        """The SDK event the metric is made of: `error` for `error_rate`, `latency` for
+        `latency`; None for guards that read no SDK counts."""
+        return None if self.metric is None else self.metric.removesuffix(RATE_SUFFIX)
+
+    @property
+    def continuous(self) -> bool:
+        """A mean value per request (`latency`) rather than a rate (`error_rate`)."""
+        return self.metric is not None and not self.metric.endswith(RATE_SUFFIX)
+
+
+DEFAULT_GUARDS: tuple[Guard, ...] = (
+    Guard(kind="relative", metric="error_rate", max=0.5),
+    Guard(kind="absolute", metric="error_rate", max=0.2),
+)
+"""Compared with the unexposed group (at most 50% more errors), with an absolute cap that
+only catches disasters (one request in five failing), so that no baseline error rate
+stalls or rolls back a healthy ramp. The set `bench/ramp_simulation.py` measures."""
+
 
 @dataclass(frozen=True, slots=True)
 class RampPlan:
@@ -91,11 +122,14 @@ class RampPlan:
     min_stage_duration: float = 600.0
     """Seconds."""
     min_samples: int = 1000
-    guards: tuple[Guard, ...] = (Guard(metric="error_rate", max=0.001),)
+    guards: tuple[Guard, ...] = DEFAULT_GUARDS
     auto_advance: bool = True
     on_breach: Literal["rollback", "step_back"] = "rollback"
     approval_above: Decimal | None = None
     """In a protected environment, advancing past this percentage needs a release manager."""
+    watch_completed: float = 3600.0
+    """Seconds after reaching 100% during which the guards keep watching the completed
+    ramp and roll it back on a breach; after that the ramp is done."""
 
 
 @dataclass(frozen=True, slots=True)
