@@ -1,7 +1,8 @@
 """The pure evaluation engine: a document and a context go in, an answer comes out.
 
-No I/O, no clock, no dependencies beyond the standard library and mmh3. The SDK and the
-server both evaluate with this package, so they can never disagree.
+No I/O, no clock, no dependencies beyond the standard library, mmh3 and google-re2
+(`matches` patterns run in linear time). The SDK and the server both evaluate with this
+package, so they can never disagree.
 """
 
 from .bucketing import BUCKETS, bucket, threshold

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import math
 import operator
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
+
+import re2
 
 from .dates import parse_instant
 from .semver import Version, parse_version
@@ -159,18 +160,49 @@ def _compile_contains(values: Sequence[object]) -> Predicate:
     return lambda value: isinstance(value, str) and any(n in value for n in needles)
 
 
+Search = Callable[[str], object]
+"""A compiled pattern's search: a match object, or None when the pattern is not found."""
+
+
+def _regex_options() -> object:
+    options = re2.Options()
+    options.log_errors = False  # a refused pattern is reported by path, not on stderr
+    return options
+
+
+_REGEX_OPTIONS = _regex_options()
+
+
+def compile_pattern(pattern: str) -> Search:
+    """A `matches` pattern compiled by RE2, as its search: linear time in the text's
+    length whatever the pattern. Raises OperandError for what RE2 refuses
+    (backreferences, lookaround)."""
+    try:
+        return cast(Search, re2.compile(pattern, _REGEX_OPTIONS).search)
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else exc
+        if isinstance(reason, bytes):
+            reason = reason.decode("utf-8", "backslashreplace")
+        message = f"invalid regular expression {pattern!r}: RE2 refuses it: {reason}"
+        raise OperandError(message) from exc
+    except UnicodeEncodeError as exc:
+        message = f"invalid regular expression {pattern!r}: it is not valid Unicode"
+        raise OperandError(message) from exc
+
+
 def _compile_matches(values: Sequence[object]) -> Predicate:
     patterns = _strings(values)
-    compiled: list[re.Pattern[str]] = []
+    searches: list[Search] = []
     for index, pattern in enumerate(patterns):
         try:
-            compiled.append(re.compile(pattern))
-        except re.error as exc:
-            raise OperandError(f"invalid regular expression {pattern!r}: {exc}", index) from exc
-    # Searched one by one: joined into one alternation, patterns would share group numbers
-    # and inline flags.
-    searches = tuple(p.search for p in compiled)
-    return lambda value: isinstance(value, str) and any(s(value) is not None for s in searches)
+            searches.append(compile_pattern(pattern))
+        except OperandError as exc:
+            raise OperandError(exc.message, index) from exc
+    # Searched one by one: joined into one alternation, patterns would share inline flags.
+    # A search finds the pattern anywhere in the value; anchor it with ^ and $ to match
+    # the whole value. Callers hand only valid Unicode (snapshot.clauses_match checks).
+    found = tuple(searches)
+    return lambda value: isinstance(value, str) and any(s(value) is not None for s in found)
 
 
 # --- ordered comparisons ----------------------------------------------------------------
