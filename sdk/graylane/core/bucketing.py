@@ -12,6 +12,8 @@ from decimal import Decimal
 
 import mmh3
 
+from .limits import is_valid_text
+
 BUCKETS = 100_000
 """Buckets per flag: a percentage with up to three decimals maps to a whole bucket count."""
 
@@ -20,8 +22,12 @@ VARIANT_SALT_SUFFIX = ":variant"
 
 
 def bucket(salt: str, unit: str) -> int:
-    """Return the unit's bucket in 0..99999 for this salt."""
-    return mmh3.hash(f"{salt}:{unit}", 0, signed=False) % BUCKETS
+    """Return the unit's bucket in 0..99999 for this salt. Raises ValueError for text that
+    is not valid Unicode (a lone surrogate), which has no UTF-8 bytes to hash."""
+    text = f"{salt}:{unit}"
+    if not is_valid_text(text):
+        raise ValueError("bucketing needs valid Unicode: the salt or unit holds a lone surrogate")
+    return mmh3.hash(text, 0, signed=False) % BUCKETS
 
 
 def threshold(percentage: float | int | Decimal) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import NamedTuple
 
+from .limits import path_key
 from .model import JsonValue
 
 
@@ -71,4 +72,16 @@ class Evaluation(NamedTuple):
 def flag_not_found(key: str) -> Evaluation:
     return Evaluation(
         key, None, None, Reason.ERROR, ErrorCode.FLAG_NOT_FOUND, f"flag {key!r} does not exist"
+    )
+
+
+def invalid_context(key: str, attribute: str) -> Evaluation:
+    """A context attribute that evaluation reads holds text that is not valid Unicode."""
+    return Evaluation(
+        key,
+        None,
+        None,
+        Reason.ERROR,
+        ErrorCode.INVALID_CONTEXT,
+        f"context.{path_key(attribute)} is not valid Unicode (it holds a lone UTF-16 surrogate)",
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .bucketing import BUCKETS, unit_of
-from .evaluation import Evaluation
+from .evaluation import ErrorCode, Evaluation
 from .model import JsonValue
 from .snapshot import (
     CompiledRule,
@@ -227,6 +227,10 @@ def explain(snapshot: Snapshot, flag_key: str, context: Context) -> Explanation:
     flag = snapshot.flags.get(flag_key)
     if flag is None:
         return Explanation(flag_key, snapshot.environment, result, found=False)
+    if result.error_code is ErrorCode.INVALID_CONTEXT:
+        # Tracing would read the same text again: the error names the attribute.
+        notes = (str(result.error_message),)
+        return Explanation(flag_key, snapshot.environment, result, True, flag.enabled, notes=notes)
     if not flag.enabled:
         configured = snapshot.environment in flag.source.environments
         note = (

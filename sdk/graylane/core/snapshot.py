@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 import mmh3
 
 from .bucketing import BUCKETS, VARIANT_SALT_SUFFIX, threshold, unit_of
-from .evaluation import Evaluation, Reason, flag_not_found
+from .evaluation import Evaluation, Reason, flag_not_found, invalid_context
+from .limits import is_valid_text
 from .model import Clause, Document, Flag, JsonValue, Rule, Segment, Serve
 from .operators import OPERATORS, Predicate
 
@@ -30,11 +31,32 @@ def _compile_clauses(clauses: tuple[Clause, ...]) -> tuple[tuple[str, Predicate]
     return tuple((c.attribute, OPERATORS[c.op].compile(c.values)) for c in clauses)
 
 
+class InvalidText(ValueError):
+    """A context attribute that evaluation reads holds text that is not valid Unicode
+    (a lone surrogate): it can be neither hashed nor matched. Raised inside a snapshot's
+    compiled objects, turned into an INVALID_CONTEXT result by `evaluate` and `resolve`."""
+
+    def __init__(self, attribute: str) -> None:
+        super().__init__(attribute)
+        self.attribute = attribute
+
+
+def _check_text(text: str, attribute: str) -> None:
+    # isascii() is a flag read in CPython: valid text pays one call, no encoding.
+    if not text.isascii() and not is_valid_text(text):
+        raise InvalidText(attribute)
+
+
 def clauses_match(clauses: tuple[tuple[str, Predicate], ...], context: Context) -> bool:
-    """All clauses hold; a missing (or null) attribute fails its clause."""
+    """All clauses hold; a missing (or null) attribute fails its clause. Raises
+    InvalidText for a string attribute that is not valid Unicode."""
     for attribute, predicate in clauses:
         value = context.get(attribute)
-        if value is None or not predicate(value):
+        if value is None:
+            return False
+        if isinstance(value, str) and not value.isascii() and not is_valid_text(value):
+            raise InvalidText(attribute)
+        if not predicate(value):
             return False
     return True
 
@@ -50,6 +72,7 @@ class CompiledSegment:
         # 1. excluded keys are never in; 2. included keys always are; 3. else the clauses.
         key = unit_of(context.get("targetingKey"))
         if key is not None:
+            _check_text(key, "targetingKey")
             if key in self.exclude:
                 return False
             if key in self.include:
@@ -90,6 +113,8 @@ class RolloutServe:
             unit = unit_of(unit)
             if unit is None:
                 return self.no_unit
+        if not unit.isascii() and not is_valid_text(unit):
+            raise InvalidText(self.bucket_by)
         if _hash(self.salt_prefix + unit, 0, False) % BUCKETS >= self.threshold:
             return self.outside
         return self._variant(unit)
@@ -101,6 +126,8 @@ class RolloutServe:
             unit = unit_of(unit)
             if unit is None:
                 return self.no_unit
+        if not unit.isascii() and not is_valid_text(unit):
+            raise InvalidText(self.bucket_by)
         bucket = _hash(self.salt_prefix + unit, 0, False) % BUCKETS
         result = self.outside if bucket >= self.threshold else self._variant(unit)
         return _new_tuple(Evaluation, (*result[:-1], bucket))
@@ -115,6 +142,7 @@ class RolloutServe:
         return inside[-1][1]
 
     def variant_bucket(self, unit: str) -> int:
+        _check_text(unit, self.bucket_by)
         return _hash(self.variant_prefix + unit, 0, False) % BUCKETS
 
     def shared(self) -> tuple[Evaluation, ...]:
@@ -181,11 +209,15 @@ class Snapshot:
 
 def evaluate(snapshot: Snapshot, flag_key: str, context: Context) -> Evaluation:
     """Evaluate one flag for one context, with the rollout bucket when a rollout decided.
-    Never raises: an unknown flag is an error result."""
+    Never raises: an unknown flag, or a context attribute read that is not valid
+    Unicode, is an error result."""
     flag = snapshot.flags.get(flag_key)
     if flag is None:
         return flag_not_found(flag_key)
-    return flag.decide(context).evaluate(context)
+    try:
+        return flag.decide(context).evaluate(context)
+    except InvalidText as exc:
+        return invalid_context(flag_key, exc.attribute)
 
 
 def resolve(snapshot: Snapshot, flag_key: str, context: Context) -> Evaluation:
@@ -194,7 +226,10 @@ def resolve(snapshot: Snapshot, flag_key: str, context: Context) -> Evaluation:
     flag = snapshot.flags.get(flag_key)
     if flag is None:
         return flag_not_found(flag_key)
-    return flag.decide(context).resolve(context)
+    try:
+        return flag.decide(context).resolve(context)
+    except InvalidText as exc:
+        return invalid_context(flag_key, exc.attribute)
 
 
 def compile_document(

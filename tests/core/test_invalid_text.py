@@ -1,0 +1,138 @@
+"""Specification of evaluation with text that is not valid Unicode in the context.
+
+JSON allows a lone UTF-16 surrogate ("\\ud800"); Python decodes it to a str with no UTF-8
+form, which mmh3 cannot hash (it crashes the process) and RE2 cannot match. Evaluation
+reading such text answers an INVALID_CONTEXT error naming the attribute, and never
+raises."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from graylane.core import (
+    ErrorCode,
+    Evaluation,
+    Reason,
+    bucket,
+    compile_document,
+    evaluate,
+    explain,
+    parse_document,
+    resolve,
+)
+from graylane.core.snapshot import Snapshot
+
+LONE = json.loads('"\\ud800"')
+
+
+def clause(attribute: str, op: str, values: list[Any]) -> dict[str, Any]:
+    return {"attribute": attribute, "op": op, "values": values}
+
+
+def flag(*rules: dict[str, Any], bucket_by: str = "targetingKey") -> dict[str, Any]:
+    return {
+        "variants": {"on": True, "off": False},
+        "environments": {
+            "production": {
+                "enabled": True,
+                "rules": list(rules),
+                "fallthrough": {
+                    "rollout": {"percentage": 50, "bucket_by": bucket_by, "variants": {"on": 100}},
+                    "otherwise": "off",
+                },
+            }
+        },
+    }
+
+
+SNAPSHOT: Snapshot = compile_document(
+    parse_document(
+        {
+            "flags": {
+                "rollout": flag(),
+                "by-account": flag(bucket_by="account"),
+                "staff": flag(
+                    {
+                        "name": "staff",
+                        "when": [clause("email", "ends_with", ["@example.com"])],
+                        "serve": {"variant": "on"},
+                    }
+                ),
+                "pattern": flag(
+                    {
+                        "name": "digits",
+                        "when": [clause("code", "matches", [r"^\d+$"])],
+                        "serve": {"variant": "on"},
+                    }
+                ),
+                "beta": flag({"name": "beta", "segment": "beta", "serve": {"variant": "on"}}),
+                "static": {
+                    "variants": {"on": True, "off": False},
+                    "environments": {
+                        "production": {"enabled": True, "fallthrough": {"variant": "on"}}
+                    },
+                },
+            },
+            "segments": {"beta": {"include": ["user-1"]}},
+        }
+    ),
+    "production",
+)
+
+
+def both(key: str, context: dict[str, object]) -> list[Evaluation]:
+    return [evaluate(SNAPSHOT, key, context), resolve(SNAPSHOT, key, context)]
+
+
+@pytest.mark.parametrize(
+    ("key", "context", "attribute"),
+    [
+        ("rollout", {"targetingKey": f"user-{LONE}"}, "targetingKey"),
+        ("by-account", {"targetingKey": "u", "account": LONE}, "account"),
+        ("staff", {"targetingKey": "u", "email": f"{LONE}@example.com"}, "email"),
+        ("pattern", {"targetingKey": "u", "code": f"12{LONE}"}, "code"),
+        ("beta", {"targetingKey": LONE}, "targetingKey"),
+    ],
+    ids=["unit", "bucket-by-attribute", "clause-attribute", "matches-attribute", "segment-key"],
+)
+def test_invalid_text_read_by_evaluation_answers_invalid_context_naming_the_attribute(
+    key: str, context: dict[str, object], attribute: str
+) -> None:
+    for result in both(key, context):
+        assert result.reason is Reason.ERROR
+        assert result.error_code is ErrorCode.INVALID_CONTEXT
+        assert result.value is None
+        assert result.error_message is not None
+        assert result.error_message.startswith(f"context.{attribute} is not valid Unicode")
+        result.error_message.encode("utf-8")  # the message itself can be sent and logged
+
+
+def test_invalid_text_in_an_attribute_no_clause_reads_does_not_matter() -> None:
+    context = {"targetingKey": "user-1", "nickname": LONE}
+    assert [r.reason for r in both("rollout", context)] == [Reason.SPLIT, Reason.SPLIT]
+    assert [r.reason for r in both("static", {"targetingKey": LONE})] == [Reason.STATIC] * 2
+
+
+def test_valid_non_ascii_text_evaluates_as_before() -> None:
+    # Given a unit with accents, CJK and an emoji (a surrogate pair in UTF-16, valid here)
+    unit = "usér-ユーザー-😀"
+    result = evaluate(SNAPSHOT, "rollout", {"targetingKey": unit})
+    # Then it is bucketed by contract 2, over its UTF-8 bytes
+    assert result.error_code is None
+    assert result.bucket == bucket("rollout", unit)
+    assert evaluate(SNAPSHOT, "pattern", {"code": "٣"}).rule is None  # RE2's \d is ASCII
+
+
+def test_explain_reports_invalid_context_instead_of_tracing() -> None:
+    explanation = explain(SNAPSHOT, "rollout", {"targetingKey": LONE})
+    assert explanation.result.error_code is ErrorCode.INVALID_CONTEXT
+    assert explanation.notes == (explanation.result.error_message,)
+    json.dumps(explanation.to_dict()).encode("utf-8")
+
+
+def test_bucket_refuses_text_that_has_no_utf8_form() -> None:
+    with pytest.raises(ValueError, match="lone surrogate"):
+        bucket("salt", LONE)
