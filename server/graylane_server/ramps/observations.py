@@ -92,6 +92,10 @@ class Observations:
     reported_until: float | None = None
     """The end of the newest SDK window counted (None: no report yet). Guards hold when
     it lags the clock: evidence that has not arrived cannot show harm."""
+    unattributed: int = 0
+    """Requests (exposed and unexposed) in the span from SDKs too old to say which rollout
+    percentage produced them: not in any slice, so guards do not read them; worth a note
+    on the ramp page while it is not 0."""
 
     def at(self, percentage: Decimal, since: float = float("-inf")) -> Iterable[Slice]:
         """The slices served at `percentage` that start at or after `since`."""
