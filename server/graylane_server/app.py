@@ -12,6 +12,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
+from starlette.types import Scope
 
 from graylane.core import Problem
 from graylane_server import __version__
@@ -25,6 +27,7 @@ from graylane_server.errors import (
     InvalidDocument,
     Unavailable,
 )
+from graylane_server.evaluation import failures
 from graylane_server.evaluation.endpoints import router as evaluate_router
 from graylane_server.evaluation.ofrep import direct as ofrep_direct
 from graylane_server.evaluation.ofrep import router as ofrep_router
@@ -70,17 +73,39 @@ def _loc_path(loc: tuple[int | str, ...]) -> str:
     return path
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    def render(error: GraylaneError) -> JSONResponse:
-        return JSONResponse(
-            error.body().model_dump(exclude_none=True),
-            status_code=error.status,
-            headers=error.headers,
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(app: FastAPI, scope: Scope) -> list[str]:
+    """Every method some route of the app answers on this request's path (a 405's
+    `Allow`): Starlette names only those of the first route that matched the path."""
+    return [
+        method
+        for method in METHODS
+        if any(
+            route.matches({**scope, "method": method})[0] is Match.FULL
+            for route in app.router.routes
         )
+    ]
+
+
+def error_response(request: Request, error: GraylaneError) -> JSONResponse:
+    """The one rendering of a domain error: OFREP's shape on OFREP paths."""
+    path = request.url.path
+    body = (
+        failures.error_body(path, error.status, error.message)
+        if failures.is_ofrep(path)
+        else error.body().model_dump(exclude_none=True)
+    )
+    return JSONResponse(body, status_code=error.status, headers=error.headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    render = error_response
 
     @app.exception_handler(GraylaneError)
-    async def _domain(_: Request, exc: GraylaneError) -> JSONResponse:
-        return render(exc)
+    async def _domain(request: Request, exc: GraylaneError) -> JSONResponse:
+        return render(request, exc)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -91,46 +116,58 @@ def install_error_handlers(app: FastAPI) -> None:
             404: f"no endpoint {request.url.path}",
             405: f"{request.method} is not allowed on {request.url.path}",
         }.get(exc.status_code, str(exc.detail))
-        return JSONResponse(
-            {"error": {"code": codes.get(exc.status_code, "http_error"), "message": message}},
-            status_code=exc.status_code,
-            headers=exc.headers,
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(app, request.scope))
+        path = request.url.path
+        body = (
+            failures.error_body(path, exc.status_code, message)
+            if failures.is_ofrep(path)
+            else {"error": {"code": codes.get(exc.status_code, "http_error"), "message": message}}
         )
+        return JSONResponse(body, status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = [
             Problem(_loc_path(tuple(e.get("loc", ()))), str(e.get("msg", "invalid")))
             for e in exc.errors()
         ]
-        return render(InvalidDocument(problems))
+        return render(request, InvalidDocument(problems))
 
     @app.exception_handler(StaleDataError)
-    async def _stale(_: Request, exc: StaleDataError) -> JSONResponse:
-        return render(Conflict("changed by someone else at the same moment; read it and retry"))
+    async def _stale(request: Request, exc: StaleDataError) -> JSONResponse:
+        return render(
+            request, Conflict("changed by someone else at the same moment; read it and retry")
+        )
 
     @app.exception_handler(DataError)
-    async def _unstorable(_: Request, exc: DataError) -> JSONResponse:
+    async def _unstorable(request: Request, exc: DataError) -> JSONResponse:
         # A value the database refuses (a NUL character, a number out of range): the
         # request's fault, and nothing was changed.
-        return render(BadRequest("the request carries a value that cannot be stored"))
+        return render(request, BadRequest("the request carries a value that cannot be stored"))
 
     @app.exception_handler(IntegrityError)
-    async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:
-        return render(Conflict("conflicts with a concurrent change; read it and retry"))
+    async def _integrity(request: Request, exc: IntegrityError) -> JSONResponse:
+        return render(request, Conflict("conflicts with a concurrent change; read it and retry"))
 
     @app.exception_handler(OperationalError)
-    async def _database_down(_: Request, exc: OperationalError) -> JSONResponse:
+    async def _database_down(request: Request, exc: OperationalError) -> JSONResponse:
         log.warning("database.unavailable", error=str(exc.orig))
-        return render(Unavailable("the database is unreachable; nothing was changed, retry later"))
+        return render(
+            request, Unavailable("the database is unreachable; nothing was changed, retry later")
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("request.failed", method=request.method, path=request.url.path)
-        return JSONResponse(
-            {"error": {"code": "internal_error", "message": "an unexpected error occurred"}},
-            status_code=500,
+        message = "an unexpected error occurred"
+        body = (
+            failures.error_body(request.url.path, 500, message)
+            if failures.is_ofrep(request.url.path)
+            else {"error": {"code": "internal_error", "message": message}}
         )
+        return JSONResponse(body, status_code=500)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -61,10 +61,17 @@ def test_a_body_over_the_limit_is_refused_with_413_and_changes_nothing(
             )
         )
         # The same on SDK routes, and before authentication: no token is needed to be refused.
-        for path in ("/ofrep/v1/evaluate/flags", "/api/v1/sdk/metrics", "/api/v1/tokens"):
+        for path in ("/api/v1/sdk/metrics", "/api/v1/tokens"):
             assert_too_large(
                 httpx.post(f"{small_bodies.url}{path}", content=b"{" + b" " * LIMIT + b"}")
             )
+        # OFREP's in its own error shape, naming the flag where the path does.
+        for path, key in (("/ofrep/v1/evaluate/flags", None), ("/ofrep/v1/evaluate/flags/f", "f")):
+            refused = httpx.post(f"{small_bodies.url}{path}", content=b"{" + b" " * LIMIT + b"}")
+            assert refused.status_code == 413
+            expected = {"errorCode": "GENERAL", "errorDetails": refused.json()["errorDetails"]}
+            assert refused.json() == (expected if key is None else {"key": key, **expected})
+            assert str(LIMIT) in refused.json()["errorDetails"]
         assert admin.get("/api/v1/flags/big").status_code == 404
         # Just under the limit is read and handled as usual.
         fits = boolean_flag()
@@ -116,6 +123,34 @@ def test_the_ui_error_page_for_an_unexpected_failure_carries_the_security_header
         for name, value in HEADERS.items():
             assert page.headers.get(name) == value, name
         assert page.headers["cache-control"] == "no-store"
+    finally:
+        engine.dispose()
+        live.stop()
+
+
+def test_an_unexpected_failure_on_ofrep_answers_in_ofreps_error_shape(
+    own_database: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    settings = Settings(
+        database_url=own_database,
+        redis_url=redis_url,
+        data_dir=tmp_path_factory.mktemp("data"),
+        migrate_on_start=False,
+        log_level="critical",
+    )
+    live = LiveServer(settings).start()
+    engine = create_engine(own_database)
+    try:
+        # Break the database under authentication: looking up a new token fails unexpectedly.
+        with engine.begin() as connection:
+            connection.execute(text("DROP TABLE tokens CASCADE"))
+        for path in ("/ofrep/v1/evaluate/flags", "/ofrep/v1/evaluate/flags/f"):
+            failed = httpx.post(
+                f"{live.url}{path}", json={"context": {}}, headers={"X-API-Key": "gls_unknown"}
+            )
+            assert failed.status_code == 500
+            assert failed.json() == {"errorDetails": "an unexpected error occurred"}
+            assert "Traceback" not in failed.text
     finally:
         engine.dispose()
         live.stop()

@@ -18,6 +18,7 @@ from openfeature.evaluation_context import EvaluationContext
 from openfeature.exception import ErrorCode
 from openfeature.flag_evaluation import Reason
 
+from graylane import Client
 from tests.server.conftest import TokenFactory
 from tests.server.documents import document
 from tests.support.servers import LiveServer, wait_until
@@ -390,6 +391,49 @@ def test_malformed_json_is_400_parse_error(ofrep: httpx.Client) -> None:
     assert bulk.status_code == 400
     assert_valid(bulk.json(), BULK_FAILURE)
     assert bulk.json()["errorCode"] == "PARSE_ERROR"
+
+
+ODD_TARGETING_KEYS = [1.5, 2.0, True, False, None, [1], {"id": "u"}, 12, -7, 2**70, "12", ""]
+
+
+@pytest.fixture
+def sdk(server: LiveServer, token: str) -> Iterator[Client]:
+    client = Client(server.url, token, stream=False, flush_interval=3600)
+    client.wait_ready(10)
+    yield client
+    client.close()
+
+
+@pytest.mark.parametrize("key", ODD_TARGETING_KEYS, ids=repr)
+def test_any_targeting_key_is_answered_as_the_sdk_answers_it(
+    ofrep: httpx.Client, sdk: Client, key: Any
+) -> None:
+    # A key that is not a string or an integer is no unit (contract 2): never a 400.
+    context = {"targetingKey": key, "email": "ann@example.org", "plan": "pro"}
+    bulk = ofrep.post(BULK, json={"context": context})
+    assert bulk.status_code == 200, bulk.text
+    served = {f["key"]: f for f in bulk.json()["flags"]}
+    assert served
+    for flag, answer in served.items():
+        single = ofrep.post(SINGLE.format(key=flag), json={"context": context})
+        assert single.status_code == 200, single.text
+        assert single.json() == answer
+        local = sdk.evaluate(flag, context)
+        assert local.error_code is None
+        assert (answer["value"], answer.get("variant"), answer["reason"]) == (
+            local.value,
+            local.variant,
+            str(local.reason),
+        )
+
+
+def test_if_none_match_star_does_not_stand_for_a_context(ofrep: httpx.Client) -> None:
+    for key in (OUTSIDE[0], INSIDE[0]):
+        response = ofrep.post(
+            BULK, json={"context": {"targetingKey": key}}, headers={"If-None-Match": "*"}
+        )
+        assert response.status_code == 200
+        assert_valid(response.json(), BULK_SUCCESS)
 
 
 def test_bulk_evaluates_every_flag_and_advertises_the_event_stream(

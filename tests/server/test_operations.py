@@ -217,7 +217,7 @@ def _missing_version(api: Api) -> httpx.Response:
     return api.admin.put(api.existing_flag(), json=boolean_flag(20))
 
 
-def _malformed_version(api: Api) -> httpx.Response:
+def _entity_tag_not_a_version(api: Api) -> httpx.Response:
     return api.admin.put(api.existing_flag(), json=boolean_flag(20), headers={"If-Match": "abc"})
 
 
@@ -239,7 +239,7 @@ ERROR_CASES = [
     pytest.param(_stale_version, 412, "version_mismatch", id="412-stale-version"),
     pytest.param(_invalid_flag, 422, "invalid", id="422-invalid-flag"),
     pytest.param(_missing_version, 428, "version_required", id="428-missing-version"),
-    pytest.param(_malformed_version, 400, "bad_request", id="400-malformed-if-match"),
+    pytest.param(_entity_tag_not_a_version, 412, "version_mismatch", id="412-if-match-no-version"),
     pytest.param(_unrouted_path, 404, "not_found", id="404-unrouted-path"),
     pytest.param(_unsupported_method, 405, None, id="405-unsupported-method"),
 ]
@@ -272,6 +272,23 @@ def test_every_error_answers_with_a_code_and_a_message(
         assert all(set(p) == {"path", "message"} for p in error["problems"])
     if status == 401:
         assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+def test_a_405_allows_every_method_the_path_answers(
+    server: LiveServer, admin: httpx.Client
+) -> None:
+    paths = httpx.get(f"{server.url}/openapi.json", timeout=10).json()["paths"]
+    documented = {method.upper() for method in paths[FLAG_ROUTE]}
+    assert len(documented) > 1
+    refused = admin.post("/api/v1/flags/f", json={})
+    assert refused.status_code == 405
+    allowed = {m.strip() for m in refused.headers["allow"].split(",")}
+    assert allowed == documented
+
+    ofrep = admin.get("/ofrep/v1/evaluate/flags")
+    assert ofrep.status_code == 405
+    assert ofrep.headers["allow"] == "POST"
+    assert set(ofrep.json()) == {"errorCode", "errorDetails"}
 
 
 # --- logs --------------------------------------------------------------------------------

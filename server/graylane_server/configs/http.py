@@ -16,12 +16,14 @@ from graylane_server.configs.store import ServedConfig
 RawHeaders = Sequence[tuple[bytes, bytes]]
 
 
-def etag_matches(header: str | None, *etags: str) -> bool:
-    """RFC 9110 If-None-Match: a list of entity tags, or `*`; weak ones compare too."""
+def etag_matches(header: str | None, *etags: str, star: bool = True) -> bool:
+    """RFC 9110 If-None-Match: a list of entity tags, or `*`; weak ones compare too.
+    `star=False` where a tag stands for more than the resource (OFREP's bulk answer
+    covers the context too), so only a tag the client was given can match."""
     if not header:
         return False
     if header.strip() == "*":
-        return True
+        return star
     offered = {tag.strip().removeprefix("W/") for tag in header.split(",")}
     return any(tag in offered for tag in etags)
 

@@ -14,6 +14,7 @@ from graylane.core import ErrorCode, Evaluation, evaluate
 from graylane_server.configs.http import etag_matches
 from graylane_server.deps import runtime_of, sdk_client
 from graylane_server.direct_routes import DirectRoutes
+from graylane_server.evaluation.failures import failure
 from graylane_server.sdk.endpoints import served
 
 router = APIRouter(prefix="/ofrep/v1", tags=["ofrep"])
@@ -39,10 +40,8 @@ async def _context(request: Request) -> dict[str, Any]:
     context = body.get("context", {})
     if not isinstance(context, dict):
         raise _BadRequest(ErrorCode.INVALID_CONTEXT, "`context` must be an object")
-    key = context.get("targetingKey")
-    # Integers count as their decimal text (contract 2); anything else is a mistake.
-    if key is not None and not isinstance(key, str) and (type(key) is not int):
-        raise _BadRequest(ErrorCode.INVALID_CONTEXT, "`targetingKey` must be a string")
+    # A `targetingKey` that is not a string or an integer is no unit, as in the SDK
+    # (contract 2): evaluated like a missing one, never refused, so both answer alike.
     return context
 
 
@@ -55,13 +54,6 @@ def _success(result: Evaluation) -> dict[str, Any]:
     if result.variant is not None:
         out["variant"] = result.variant
     out["metadata"] = {} if result.rule is None else {"rule": result.rule}
-    return out
-
-
-def _failure(key: str | None, code: ErrorCode, details: str) -> dict[str, Any]:
-    out: dict[str, Any] = {"errorCode": str(code), "errorDetails": details}
-    if key is not None:
-        out = {"key": key, **out}
     return out
 
 
@@ -83,11 +75,12 @@ async def evaluate_flag(key: str, request: Request) -> JSONResponse:
     try:
         context = await _context(request)
     except _BadRequest as exc:
-        return JSONResponse(_failure(key, exc.code, exc.details), status_code=400)
+        return JSONResponse(failure(key, str(exc.code), exc.details), status_code=400)
     result = evaluate(served(runtime_of(request), client.environment).snapshot, key, context)
     if result.error_code is ErrorCode.FLAG_NOT_FOUND:
         return JSONResponse(
-            _failure(key, ErrorCode.FLAG_NOT_FOUND, f"flag {key!r} was not found"), status_code=404
+            failure(key, str(ErrorCode.FLAG_NOT_FOUND), f"flag {key!r} was not found"),
+            status_code=404,
         )
     return JSONResponse(_success(result))
 
@@ -111,12 +104,13 @@ async def evaluate_flags(request: Request) -> Response:
     try:
         context = await _context(request)
     except _BadRequest as exc:
-        return JSONResponse(_failure(None, exc.code, exc.details), status_code=400)
+        return JSONResponse(failure(None, str(exc.code), exc.details), status_code=400)
     config = served(runtime_of(request), client.environment)
     digest = hashlib.sha256(config.etag.encode())
     digest.update(json.dumps(context, sort_keys=True, default=str).encode())
     etag = f'"{digest.hexdigest()[:32]}"'
-    if etag_matches(request.headers.get("if-none-match"), etag):
+    # `*` names no context, so it cannot say this context's answer is unchanged.
+    if etag_matches(request.headers.get("if-none-match"), etag, star=False):
         return Response(status_code=304, headers={"ETag": etag})
     snapshot = config.snapshot
     body = {

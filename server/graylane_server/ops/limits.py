@@ -6,6 +6,8 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from graylane_server.evaluation import failures
+
 
 class BodySizeLimit:
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
@@ -18,7 +20,7 @@ class BodySizeLimit:
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send)
+            await self._refuse(scope, send)
             return
         received = 0
         started = False
@@ -37,7 +39,7 @@ class BodySizeLimit:
                 if received > self.max_bytes:
                     refused = True
                     if not started:
-                        await self._refuse(send)
+                        await self._refuse(scope, send)
                     return {"type": "http.disconnect"}
             return message
 
@@ -50,14 +52,13 @@ class BodySizeLimit:
 
         await self.app(scope, counting_receive, tracking_send)
 
-    async def _refuse(self, send: Send) -> None:
+    async def _refuse(self, scope: Scope, send: Send) -> None:
+        message = f"the request body is larger than {self.max_bytes} bytes"
+        path = scope["path"]
         body = json.dumps(
-            {
-                "error": {
-                    "code": "payload_too_large",
-                    "message": f"the request body is larger than {self.max_bytes} bytes",
-                }
-            }
+            failures.error_body(path, 413, message)
+            if failures.is_ofrep(path)
+            else {"error": {"code": "payload_too_large", "message": message}}
         ).encode()
         await send(
             {
