@@ -73,6 +73,18 @@ class Settings(BaseSettings):
         gt=0,
         description="Admin UI: seconds over which failed sign-ins are counted.",
     )
+    login_max_failures_per_address: int = Field(
+        default=30,
+        ge=1,
+        description="Admin UI: failed sign-ins allowed per client address in the window, "
+        "whatever the usernames; more answer 429.",
+    )
+    login_concurrency: int = Field(
+        default=2,
+        ge=1,
+        description="Admin UI: passwords checked at once by each server process (each check "
+        "takes 64 MiB); a few more sign-ins wait up to 2 seconds, the rest answer 503.",
+    )
     auth_max_failures: int = Field(
         default=20,
         ge=1,

@@ -1,5 +1,6 @@
-"""Rate limits on the token endpoints: failed authentication per client address, and token
-creation per caller. Valid tokens are never throttled.
+"""Rate limits: failed token authentication per client address, token creation per caller
+(through the API and the admin UI alike), and failed admin UI sign-ins per client address
+whatever the usernames. Valid tokens are never throttled.
 
 Requests come from distinct loopback addresses (127.0.0.0/8 all reach the server on
 127.0.0.1), so each test controls exactly which address has failed how often.
@@ -8,6 +9,9 @@ Requests come from distinct loopback addresses (127.0.0.0/8 all reach the server
 from __future__ import annotations
 
 import itertools
+import random
+import re
+import uuid
 from collections.abc import Callable, Iterator
 
 import httpx
@@ -20,6 +24,9 @@ from tests.support.servers import LiveServer
 
 MAX_FAILURES = 3
 MAX_CREATIONS = 3
+MAX_SIGN_IN_FAILURES = 2
+MAX_SIGN_IN_FAILURES_PER_ADDRESS = 4
+PASSWORD = "correct-horse-battery"
 OFREP_BODY = {"context": {"targetingKey": "user-1"}}
 _addresses = itertools.count(2)
 
@@ -36,6 +43,9 @@ def limited(settings: Settings) -> Iterator[LiveServer]:
                 "auth_window_seconds": 600,
                 "token_create_max": MAX_CREATIONS,
                 "token_create_window_seconds": 600,
+                "login_max_failures": MAX_SIGN_IN_FAILURES,
+                "login_max_failures_per_address": MAX_SIGN_IN_FAILURES_PER_ADDRESS,
+                "login_window_seconds": 600,
             }
         )
     ).start()
@@ -71,6 +81,36 @@ def client_from(limited: LiveServer) -> Iterator[ClientFactory]:
 
 def fresh_address() -> str:
     return f"127.0.0.{next(_addresses)}"
+
+
+def unused_address() -> str:
+    """A loopback address no earlier run has used: sign-in failures are counted in Redis,
+    which outlives a run."""
+    return f"127.{random.randint(1, 254)}.{random.randint(0, 255)}.{random.randint(1, 254)}"
+
+
+def ui_sign_in(client: httpx.Client, username: str, password: str) -> httpx.Response:
+    form = client.get("/ui/login")
+    found = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    assert found is not None, form.text
+    return client.post(
+        "/ui/login",
+        data={"username": username, "password": password, "csrf_token": found.group(1)},
+    )
+
+
+def ui_client(
+    client_from: ClientFactory, admin: httpx.Client, role: str, address: str
+) -> httpx.Client:
+    """A client from `address`, signed in to the admin UI as a new user with `role`."""
+    name = f"{role}-{uuid.uuid4().hex[:8]}"
+    created = admin.post(
+        "/api/v1/users", json={"username": name, "password": PASSWORD, "role": role}
+    )
+    assert created.status_code == 201, created.text
+    client = client_from(address)
+    assert ui_sign_in(client, name, PASSWORD).status_code == 303
+    return client
 
 
 def assert_rate_limited(response: httpx.Response, window: float = 600) -> None:
@@ -162,3 +202,61 @@ def test_token_creation_is_limited_per_caller(client_from: ClientFactory) -> Non
         created = other.post("/api/v1/tokens", json={"kind": "sdk", "environment": "staging"})
         assert created.status_code == 201, created.text
     assert_rate_limited(other.post("/api/v1/tokens", json={"kind": "admin", "role": "viewer"}))
+
+
+def test_ui_token_creation_is_limited_per_user_like_the_api(client_from: ClientFactory) -> None:
+    admin = client_from(fresh_address(), token=ADMIN_TOKEN)
+    browser = ui_client(client_from, admin, "admin", unused_address())
+    form = browser.get("/ui/tokens")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    assert csrf is not None
+
+    def create() -> httpx.Response:
+        return browser.post(
+            "/ui/tokens",
+            data={"kind": "sdk", "environment": "staging", "csrf_token": csrf.group(1)},
+        )
+
+    for _ in range(MAX_CREATIONS):
+        assert create().status_code == 201
+    before = admin.get("/api/v1/tokens").json()["tokens"]
+    refused = create()
+    assert refused.status_code == 429
+    assert 1 <= int(refused.headers["retry-after"]) <= 600
+    assert f"at most {MAX_CREATIONS} tokens" in refused.text
+    assert "new-token-secret" not in refused.text
+    assert admin.get("/api/v1/tokens").json()["tokens"] == before
+    # The allowance is the user's: the bootstrap token still has all of its own.
+    created = admin.post("/api/v1/tokens", json={"kind": "sdk", "environment": "staging"})
+    assert created.status_code == 201
+
+
+def test_failed_sign_ins_from_one_address_are_refused_with_429_whatever_the_usernames(
+    client_from: ClientFactory,
+) -> None:
+    admin = client_from(fresh_address(), token=ADMIN_TOKEN)
+    known = f"known-{uuid.uuid4().hex[:8]}"
+    response = admin.post(
+        "/api/v1/users", json={"username": known, "password": PASSWORD, "role": "viewer"}
+    )
+    assert response.status_code == 201
+    address = unused_address()
+    guesser = client_from(address)
+    # A new username every time keeps each username's own count at one...
+    for _ in range(MAX_SIGN_IN_FAILURES_PER_ADDRESS):
+        wrong = ui_sign_in(guesser, f"guess-{uuid.uuid4().hex[:8]}", "not-the-password")
+        assert wrong.status_code == 401
+    # ...but the address has used its failures: any further attempt waits, even the right
+    # password of a real user.
+    for username, password in (
+        (f"guess-{uuid.uuid4().hex[:8]}", "not-the-password"),
+        (known, PASSWORD),
+    ):
+        limited = ui_sign_in(guesser, username, password)
+        assert limited.status_code == 429
+        assert "Too many failed sign-ins from your address" in limited.text
+        assert 1 <= int(limited.headers["retry-after"]) <= 600
+        assert "graylane_session" not in guesser.cookies
+    # Another address has its own count and signs in.
+    other = client_from(unused_address())
+    assert ui_sign_in(other, known, PASSWORD).status_code == 303

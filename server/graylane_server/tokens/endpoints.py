@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from graylane_server.deps import Admin, Reason, RuntimeDep, SessionDep
-from graylane_server.errors import NotFound, TooManyRequests, responses
+from graylane_server.errors import NotFound, responses
 from graylane_server.http import RowId
 from graylane_server.models import TokenRow
 from graylane_server.tokens import service
@@ -38,17 +38,13 @@ def create_token(
     The answer carries the secret; it is stored hashed and never shown again. Each caller
     may create `GRAYLANE_TOKEN_CREATE_MAX` tokens per `GRAYLANE_TOKEN_CREATE_WINDOW_SECONDS`;
     more are refused with 429."""
-    caller = f"{principal.actor}#{principal.id}"
-    wait = runtime.token_creations.retry_after(caller)
-    if wait > 0:
-        settings = runtime.settings
-        raise TooManyRequests(
-            f"at most {settings.token_create_max} tokens per "
-            f"{settings.token_create_window_seconds:g} seconds; retry after "
-            f"{max(1, round(wait))} seconds",
-            retry_after=wait,
-        )
-    runtime.token_creations.record(caller)
+    settings = runtime.settings
+    service.count_creation(
+        runtime.token_creations,
+        principal,
+        most=settings.token_create_max,
+        window=settings.token_create_window_seconds,
+    )
     row, secret = service.create(
         session,
         actor=principal.actor,

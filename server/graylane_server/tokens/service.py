@@ -9,11 +9,12 @@ from sqlalchemy.orm import Session
 
 from graylane_server.audit.service import record
 from graylane_server.configs.notices import notify_after_commit
-from graylane_server.errors import BadRequest, NotFound
+from graylane_server.errors import BadRequest, NotFound, TooManyRequests
 from graylane_server.models import Environment, TokenRow, utcnow
+from graylane_server.ratelimit import Limiter
 
 from . import repository
-from .principal import Role
+from .principal import Principal, Role
 from .secrets import hash_token, hint, new_token
 
 
@@ -56,6 +57,21 @@ def create(
         after=_public(row),
     )
     return row, secret
+
+
+def count_creation(limiter: Limiter, caller: Principal, *, most: int, window: float) -> None:
+    """Count one token minted by `caller` (a token or a UI user), or refuse with 429 once
+    it has minted `most` in `window` seconds (`GRAYLANE_TOKEN_CREATE_*`). The API and the
+    admin UI count in the same limiter, so neither is a way around the other."""
+    key = f"{caller.actor}#{caller.id}"
+    wait = limiter.retry_after(key)
+    if wait > 0:
+        raise TooManyRequests(
+            f"at most {most} tokens per {window:g} seconds; retry after "
+            f"{max(1, round(wait))} seconds",
+            retry_after=wait,
+        )
+    limiter.record(key)
 
 
 def listing(session: Session, *, include_revoked: bool = False) -> Sequence[TokenRow]:

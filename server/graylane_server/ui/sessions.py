@@ -76,32 +76,49 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+@dataclass(frozen=True, slots=True)
+class Account:
+    """What signing in needs of a user, read before (and apart from) the password check."""
+
+    user_id: int
+    password_hash: str
+    disabled: bool
+
+
 @lru_cache(maxsize=1)
-def _decoy_hash() -> str:
+def decoy_hash() -> str:
+    """A hash no password matches, checked for unknown usernames. Made at start-up, so even
+    the first unknown username costs one check, like a known one."""
     return hash_password(secrets.token_urlsafe(16))
 
 
-def check_credentials(session: Session, username: str, password: str) -> UserRow | None:
-    """The user these credentials sign in, or None. Unknown users cost as much time as
-    known ones, so the answer's timing does not tell which usernames exist; disabled users
-    never sign in."""
-    row = session.scalars(select(UserRow).where(UserRow.username == username.strip())).first()
-    if row is None:
-        verify_password(_decoy_hash(), password)
-        return None
-    if not verify_password(row.password_hash, password) or row.disabled:
-        return None
-    return row
+def account(session: Session, username: str) -> Account | None:
+    row = session.execute(
+        select(UserRow.id, UserRow.password_hash, UserRow.disabled).where(
+            UserRow.username == username.strip()
+        )
+    ).first()
+    return None if row is None else Account(*row)
 
 
-def start(session: Session, user: UserRow, *, lifetime: Lifetime, now: datetime) -> str:
-    """A new session for `user`; returns the secret for the cookie (never stored)."""
+def password_matches(found: Account | None, password: str) -> bool:
+    """Whether `password` signs `found` in. Exactly one password check whatever the
+    answer, so its timing does not tell which usernames exist; disabled users never sign
+    in. Slow on purpose: run it outside any transaction."""
+    if found is None:
+        verify_password(decoy_hash(), password)
+        return False
+    return verify_password(found.password_hash, password) and not found.disabled
+
+
+def start(session: Session, user_id: int, *, lifetime: Lifetime, now: datetime) -> str:
+    """A new session for the user; returns the secret for the cookie (never stored)."""
     secret = secrets.token_urlsafe(32)
     session.execute(delete(UiSessionRow).where(UiSessionRow.expires_at < now))
     session.add(
         UiSessionRow(
             secret_hash=_hash(secret),
-            user_id=user.id,
+            user_id=user_id,
             csrf_token=csrf.new_token(),
             flash=None,
             created_at=now,

@@ -1,5 +1,6 @@
 """Signing in and out. The sign-in form has no session yet, so its CSRF token travels in a
-cookie of its own; failed attempts are rate-limited per username and address."""
+cookie of its own; failed attempts are rate-limited per username and address, and per
+address; passwords are checked a few at a time, outside any transaction."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ from starlette.responses import HTMLResponse, Response
 
 from graylane_server import db
 from graylane_server.deps import RuntimeDep, SessionDep
-from graylane_server.models import utcnow
+from graylane_server.models import UserRow, utcnow
 from graylane_server.ui import csrf, forms, sessions
 from graylane_server.ui.auth import PostedForm, UiDep
 from graylane_server.ui.errors import CsrfRejected
 from graylane_server.ui.pages import redirect, secure
+from graylane_server.ui.password_checks import Busy
 from graylane_server.ui.ratelimit import limiter_key
 from graylane_server.ui.state import UiState
 
@@ -53,11 +55,12 @@ def _login_page(
     return response
 
 
-def _wait_words(username: str, wait: float) -> str:
+def _wait_words(username: str, wait: float, *, per_address: bool) -> str:
     minutes = max(1, round(wait / 60))
+    who = "" if per_address else f"for {username or 'this username'} "
     return (
-        f"Too many failed sign-ins for {username or 'this username'} from your "
-        f"address. Wait {minutes} minute{'s' if minutes != 1 else ''} and try again."
+        f"Too many failed sign-ins {who}from your address. "
+        f"Wait {minutes} minute{'s' if minutes != 1 else ''} and try again."
     )
 
 
@@ -90,27 +93,60 @@ async def login(*, request: Request, ui: UiDep, runtime: RuntimeDep) -> Response
     password = fields.get("password", "")
     address = request.client.host if request.client else "unknown"
     key = limiter_key(username, address)
-    wait = await run_in_threadpool(ui.limiter.retry_after, key)
+
+    def limited() -> tuple[float, bool]:
+        by_address = ui.address_limiter.retry_after(address)
+        return (by_address, True) if by_address > 0 else (ui.limiter.retry_after(key), False)
+
+    wait, per_address = await run_in_threadpool(limited)
     if wait > 0:
         return _login_page(
             request,
             ui,
             username=username,
-            error=_wait_words(username, wait),
+            error=_wait_words(username, wait, per_address=per_address),
             status=429,
             headers={"Retry-After": str(max(1, round(wait)))},
         )
 
-    def sign_in() -> str | None:
-        with db.transaction(runtime.sessions) as session:
-            user = sessions.check_credentials(session, username, password)
-            if user is None:
-                return None
-            return sessions.start(session, user, lifetime=ui.session_lifetime, now=utcnow())
+    def check() -> int | None:
+        # Read, then check the password with no transaction open: a slow check must not
+        # hold the database (on SQLite, its one writer) while it runs.
+        with runtime.readers() as session:
+            found = sessions.account(session, username)
+        if not sessions.password_matches(found, password) or found is None:
+            return None
+        return found.user_id
 
-    secret = await run_in_threadpool(sign_in) if username and password else None
+    def start(user_id: int) -> str | None:
+        with db.transaction(runtime.sessions) as session:
+            user = session.get(UserRow, user_id)
+            if user is None or user.disabled:  # changed while the password was checked
+                return None
+            return sessions.start(session, user_id, lifetime=ui.session_lifetime, now=utcnow())
+
+    user_id = None
+    if username and password:
+        try:
+            async with ui.password_checks.slot():
+                user_id = await run_in_threadpool(check)
+        except Busy as busy:
+            return _login_page(
+                request,
+                ui,
+                username=username,
+                error="Graylane is checking many sign-ins right now: try again in a moment.",
+                status=503,
+                headers={"Retry-After": str(max(1, round(busy.retry_after)))},
+            )
+    secret = None if user_id is None else await run_in_threadpool(start, user_id)
     if secret is None:
-        await run_in_threadpool(ui.limiter.record, key)
+
+        def failed() -> None:
+            ui.limiter.record(key)
+            ui.address_limiter.record(address)
+
+        await run_in_threadpool(failed)
         return _login_page(
             request,
             ui,
@@ -118,6 +154,7 @@ async def login(*, request: Request, ui: UiDep, runtime: RuntimeDep) -> Response
             error="Wrong username or password, or the account is disabled.",
             status=401,
         )
+    # Only this username's count starts again: the address keeps its failures for others.
     await run_in_threadpool(ui.limiter.reset, key)
     response = redirect(forms.local_target(fields.get("next")))
     response.set_cookie(

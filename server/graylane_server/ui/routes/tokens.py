@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter
 from starlette.responses import HTMLResponse, Response
 
+from graylane_server.deps import RuntimeDep
 from graylane_server.errors import GraylaneError, NotFound
 from graylane_server.tokens import service as tokens
 from graylane_server.tokens.principal import Role
@@ -25,6 +26,7 @@ def _tokens_page(
     created: dict[str, Any] | None = None,
     error: str | None = None,
     status: int = 200,
+    headers: Mapping[str, str] | None = None,
 ) -> HTMLResponse:
     show_revoked = page.request.query_params.get("revoked") == "1"
     env = page.chosen_environment()
@@ -38,6 +40,7 @@ def _tokens_page(
         error=error,
         roles=list(Role),
         status=status,
+        headers=headers,
     )
 
 
@@ -64,9 +67,17 @@ def token_list(*, page: AdminPage) -> Response:
 
 
 @router.post("/tokens")
-def create_token(*, form: PostedForm, page: AdminPage) -> Response:
+def create_token(*, form: PostedForm, page: AdminPage, runtime: RuntimeDep) -> Response:
     try:
         kind, role, environment = _asked_for(form)
+        settings = page.ui.settings
+        # The API's limit, in the API's limiter: the UI is no way around it.
+        tokens.count_creation(
+            runtime.token_creations,
+            page.user.principal,
+            most=settings.token_create_max,
+            window=settings.token_create_window_seconds,
+        )
         with page.session.begin_nested():
             row, secret = tokens.create(
                 page.session,
@@ -79,7 +90,7 @@ def create_token(*, form: PostedForm, page: AdminPage) -> Response:
     except forms.FormError as exc:
         return _tokens_page(page, error=exc.message, status=422)
     except GraylaneError as exc:
-        return _tokens_page(page, error=exc.message, status=exc.status)
+        return _tokens_page(page, error=exc.message, status=exc.status, headers=exc.headers)
     created = {"name": row.name, "kind": row.kind, "secret": secret}
     return _tokens_page(page, created=created, status=201)
 
