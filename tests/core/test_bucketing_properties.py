@@ -85,8 +85,8 @@ def exposed(snapshot: Snapshot, key: str, units: Iterable[str]) -> set[str]:
 # --- strategies ----------------------------------------------------------------------------
 
 flag_keys = st.from_regex(KEY_PATTERN, fullmatch=True)
-salts = st.none() | st.text(min_size=1, max_size=40).filter(str.strip)
-"""No salt (the key is the salt) or any non-blank text."""
+salts = st.none() | st.text(min_size=1, max_size=40).filter(lambda s: s.strip() and "\0" not in s)
+"""No salt (the key is the salt) or any non-blank text a document may hold (no NUL)."""
 units = st.lists(st.text(max_size=24), min_size=1, max_size=60, unique=True)
 thousandths = st.integers(min_value=0, max_value=BUCKETS)
 """A percentage from 0 to 100 in steps of 0.001, counted in thousandths."""

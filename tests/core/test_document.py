@@ -854,13 +854,13 @@ SINGLE_PROBLEMS = [
     case(
         flag_doc(variants={"on": 1, "off": 0, "big": float("inf")}),
         f"{F}.variants.big",
-        "must be a finite number",
+        "is not a finite number",
         "variant-infinite",
     ),
     case(
         flag_doc(variants={"on": 1, "off": 0, "odd": {1, 2}}),
         f"{F}.variants.odd",
-        "must be JSON data",
+        "is not a JSON value",
         "variant-not-json",
     ),
     case(
@@ -1106,7 +1106,7 @@ SINGLE_PROBLEMS = [
     case(
         rollout_doc({**ROLLOUT, "percentage": float("nan")}),
         f"{FR}.percentage",
-        "expected a number",
+        "is not a finite number",
         "percentage-nan",
     ),
     case(
@@ -1508,7 +1508,8 @@ def test_a_key_with_a_trailing_newline_is_invalid(document: object, path: str) -
 def test_a_huge_integer_percentage_is_reported_not_raised() -> None:
     # json.loads turns 400 digits into a Python int, so an API body can carry one
     assert_problems(
-        rollout_doc({**ROLLOUT, "percentage": 10**400}), [(f"{FR}.percentage", "out of range")]
+        rollout_doc({**ROLLOUT, "percentage": 10**400}),
+        [(f"{FR}.percentage", "outside the signed 64-bit range")],
     )
 
 

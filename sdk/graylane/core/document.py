@@ -19,6 +19,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Literal, cast
 
 from .durations import format_duration, parse_duration
+from .limits import MAX_DEPTH, json_problems, path_key
 from .model import (
     DEFAULT_BUCKET_BY,
     KPI_MAX,
@@ -97,6 +98,9 @@ def parse_document(data: object, previous: Document | None = None) -> Document:
 def parse_ramp(data: object, path: str = "ramp") -> RampPlan:
     """A ramp block on its own (as stored in a flag's environment configuration)."""
     reader = _Reader()
+    # A ramp sits five levels into a document (flags.<key>.environments.<env>.ramp).
+    if reader.out_of_limits(data, path, depth=6):
+        raise DocumentError(reader.problems)
     plan = reader.ramp(data, path)
     if reader.problems or plan is None:
         raise DocumentError(reader.problems or [Problem(path, "not a ramp plan")])
@@ -165,6 +169,7 @@ def _non_negative_float(raw: object) -> float | None:
 
 
 def _join(path: str, key: str) -> str:
+    key = path_key(key)  # printable whatever the key holds
     return f"{path}.{key}" if path else key
 
 
@@ -177,6 +182,15 @@ class _Reader:
 
     def report(self, path: str, message: str) -> None:
         self.problems.append(Problem(path, message))
+
+    def out_of_limits(self, raw: object, path: str, depth: int) -> bool:
+        """Report what breaks the edge limits (`limits.py`) in a definition found at
+        nesting `depth` of a document: text that is not valid Unicode or holds NUL,
+        numbers that are not finite or beyond 64 bits, nesting, size. Such a definition
+        is not read further: it could never be stored, exported or logged."""
+        problems = json_problems(raw, path, max_depth=MAX_DEPTH - depth + 1)
+        self.problems.extend(problems)
+        return bool(problems)
 
     # --- generic shapes -----------------------------------------------------------------
 
@@ -312,6 +326,8 @@ class _Reader:
         return flag if _names_only(flag, segments) else None
 
     def segment(self, key: str, raw: object, path: str) -> Segment | None:
+        if self.out_of_limits(raw, path, depth=3):
+            return None
         body = self.mapping(raw, path, _SEGMENT_FIELDS)
         if body is None:
             return None
@@ -324,6 +340,8 @@ class _Reader:
         return Segment(key, include, exclude, when, description or "")
 
     def flag(self, key: str, raw: object, path: str, segments: set[str]) -> Flag | None:
+        if self.out_of_limits(raw, path, depth=3):
+            return None
         body = self.mapping(raw, path, _FLAG_FIELDS)
         if body is None:
             return None

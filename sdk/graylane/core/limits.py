@@ -36,7 +36,7 @@ MAX_INT = 2**63 - 1
 MAX_PROBLEMS = 100
 """The walk stops after this many problems: a hostile body gets a bounded answer."""
 
-_PATH_KEY_CHARS = 80
+_PATH_KEY_CHARS = 200
 
 
 def text_problem(text: str) -> str | None:
@@ -65,14 +65,14 @@ def is_valid_text(text: str) -> bool:
 
 
 def path_key(key: str) -> str:
-    """A key as it may appear in a path: printable whatever the key holds (a lone
-    surrogate in a path would break the very message that reports it), and short."""
+    """A key as it may appear in a path: a lone surrogate or NUL is written as its escape
+    (in a path, it would break the very message that reports it), and a long key is cut."""
     if len(key) > _PATH_KEY_CHARS:
         key = key[:_PATH_KEY_CHARS] + "…"
-    if key.isascii() and key.isprintable():
+    if "\x00" not in key and is_valid_text(key):
         return key
     return "".join(
-        ch if ch.isprintable() and not 0xD800 <= ord(ch) <= 0xDFFF else repr(ch)[1:-1] for ch in key
+        repr(ch)[1:-1] if ch == "\x00" or 0xD800 <= ord(ch) <= 0xDFFF else ch for ch in key
     )
 
 
