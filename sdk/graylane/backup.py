@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from graylane.transport import valid_etag
+
 FORMAT = "graylane-backup/1"
 
 
@@ -67,11 +69,13 @@ def from_data(data: object, source: str) -> Backup:
     environment, document = data.get("environment"), data.get("document")
     if not isinstance(environment, str) or not isinstance(document, dict):
         raise BackupError(f"{source}: backup is missing its environment or document")
-    version = data.get("version")
+    # A version or ETag that is not what the server gives would make the client ignore
+    # change notices or fail every fetch: such a backup is served, then simply replaced.
+    version, etag = data.get("version"), data.get("etag")
     return Backup(
         environment=environment,
-        version=version if isinstance(version, int) else None,
-        etag=data.get("etag") if isinstance(data.get("etag"), str) else None,
+        version=version if type(version) is int and 0 <= version < 2**63 else None,
+        etag=etag if isinstance(etag, str) and valid_etag(etag) else None,
         document=document,
         saved_at=str(data.get("saved_at", "")),
     )
@@ -82,6 +86,6 @@ def read(path: Path) -> Backup:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise BackupError(f"{path}: no backup file yet") from exc
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BackupError(f"{path}: unreadable backup ({exc})") from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise BackupError(f"{path}: unreadable backup ({type(exc).__name__}: {exc})") from exc
     return from_data(data, str(path))

@@ -37,7 +37,7 @@ from graylane.core import (
 )
 from graylane.core.snapshot import RolloutServe
 from graylane.metrics import Recorder, SharedCounters, payload
-from graylane.sync import RETRYABLE, Synchronizer
+from graylane.sync import RETRYABLE, Synchronizer, UnusableConfig, describe, failure_kind
 from graylane.transport import Fetched, Transport
 
 log = logging.getLogger("graylane")
@@ -159,7 +159,8 @@ class Client:
         self._logged: set[tuple[str, ...]] = set()
         self._last_contact: float | None = None
         self._last_error: str | None = None
-        self._failing = False
+        self._failing: str | None = None
+        """The kind of failure being reported (see `graylane.sync.KINDS`), None when well."""
         self._stale_reported = False
         self._sync: Synchronizer | None = None
         self._transport: Transport | None = None
@@ -329,7 +330,16 @@ class Client:
 
     @property
     def last_error(self) -> str | None:
+        """What went wrong keeping the config current (a refused key, a server that cannot
+        be reached, an unusable answer); None while all is well."""
         return self._last_error
+
+    @property
+    def sync_errors(self) -> dict[str, int]:
+        """Failures keeping the config current, counted by kind: `network`, `refused`,
+        `status`, `response`, `config`, `event`, `unexpected` (see `graylane.sync.KINDS`)."""
+        sync = self._sync
+        return {} if sync is None else dict(sync.errors)
 
     @property
     def stale(self) -> bool:
@@ -420,6 +430,7 @@ class Client:
             install=self._install_fetched,
             held=lambda: (self._state.version, self._state.etag),
             contact=self._contact,
+            current=self._current,
             failure=self._failure,
             stream=self._stream,
             poll_interval=self._poll_interval,
@@ -441,23 +452,28 @@ class Client:
         self.flush()
 
     def _contact(self) -> None:
+        """The server was heard from (a config, a notice or a heartbeat)."""
         self._last_contact = time.monotonic()
-        if self._failing:
-            self._failing = False
-            self._last_error = None
-            log.info("graylane: reached %s again", self._url)
-            self._emit("recovered", None)
         if self._stale_reported:
             self._stale_reported = False
 
+    def _current(self) -> None:
+        """The config held is the server's latest: whatever failed has recovered."""
+        if self._failing is not None:
+            self._failing = None
+            self._last_error = None
+            log.info("graylane: the config from %s is current again", self._url)
+            self._emit("recovered", None)
+
     def _failure(self, exc: Exception) -> None:
-        self._last_error = f"{type(exc).__name__}: {exc}"
-        if not self._failing:
-            self._failing = True
+        # Said once per kind of failure: a refused key reads differently from a network
+        # that is down, and a change from one to the other is news.
+        kind = failure_kind(exc)
+        self._last_error = describe(self._url, exc)
+        if self._failing != kind:
+            self._failing = kind
             serving = "the last good config" if self.ready else "code defaults"
-            log.warning(
-                "graylane: cannot reach %s (%s); serving %s", self._url, self._last_error, serving
-            )
+            log.warning("graylane: %s; serving %s", self._last_error, serving)
             self._emit("error", self._last_error)
 
     def _watch_staleness(self) -> None:
@@ -466,16 +482,21 @@ class Client:
             self._emit("stale", self._last_error)
 
     def _install_fetched(self, fetched: Fetched) -> None:
+        """Install a config from the server; raises UnusableConfig (and keeps serving the
+        last good config) for a body that is not a document this SDK can serve."""
         try:
             assert fetched.body is not None
             raw = json.loads(fetched.body)
+            if not isinstance(raw, Mapping):
+                raise TypeError(f"the config is a JSON {type(raw).__name__}, not an object")
             # A new config differs from the one held by a flag or two: parse only those.
             document = parse_document(raw, previous=self._parsed())
             environment = fetched.environment or self._state.snapshot.environment
             self._install(raw, document, environment, version=fetched.version, etag=fetched.etag)
-        except Exception as exc:  # noqa: BLE001 - keep serving the last good config
-            self._log_once(("install",), f"graylane: ignored a config the SDK cannot use: {exc}")
-            return
+        except Exception as exc:  # RecursionError for a deeply nested body, too
+            raise UnusableConfig(
+                f"a config the SDK cannot use ({type(exc).__name__}: {exc})"
+            ) from exc
         if self._backup_path is not None:
             try:
                 backup.write(

@@ -19,6 +19,7 @@ from tests.sdk.support import (
     set_enabled,
     streams_open,
 )
+from tests.server.conftest import ADMIN_TOKEN
 from tests.support.servers import LiveServer, free_port, wait_until
 
 UNITS = [f"user-{i}" for i in range(5_000)]
@@ -178,19 +179,56 @@ def test_wait_ready_on_a_closed_port_raises_client_not_ready_naming_the_url() ->
         assert str(client.evaluate("checkout").error_code) == "PROVIDER_NOT_READY"
 
 
-def test_a_bad_sdk_key_leaves_the_client_not_ready_with_a_401_as_last_error(
-    server: LiveServer, admin: httpx.Client, clients: ClientFactory
+@pytest.mark.parametrize(
+    ("key", "status"),
+    [
+        pytest.param("gls_not-a-real-token", "401", id="unknown-key"),
+        pytest.param(ADMIN_TOKEN, "403", id="an-admin-token"),
+    ],
+)
+def test_a_refused_sdk_key_is_reported_as_refused_not_as_an_unreachable_server(
+    server: LiveServer,
+    admin: httpx.Client,
+    clients: ClientFactory,
+    caplog: pytest.LogCaptureFixture,
+    key: str,
+    status: str,
 ) -> None:
     put_flag(admin, "checkout", rollout_flag(100))
-    client = clients(server.url, "gls_not-a-real-token")
+    statuses: list[tuple[str, str | None]] = []
+    client = clients(server.url, key, poll_interval=1.0)
+    client.on_status(lambda name, detail: statuses.append((name, detail)))
 
     wait_until(lambda: client.last_error is not None, timeout=5, what="a failed fetch")
 
     assert client.ready is False
-    assert "401" in (client.last_error or "")
-    with pytest.raises(ClientNotReady, match="401"):
+    said = client.last_error or ""
+    assert f"{server.url} refused the SDK key" in said
+    assert status in said
+    assert "cannot reach" not in said
+    wait_until(lambda: statuses != [], timeout=5, what="the status callback")
+    assert statuses[0][0] == "error"
+    assert "refused the SDK key" in (statuses[0][1] or "")
+    logged = [r.getMessage() for r in caplog.records if r.name == "graylane"]
+    assert any("refused the SDK key" in line for line in logged), logged
+    assert not any("cannot reach" in line for line in logged), logged
+    assert client.sync_errors["refused"] >= 1
+    assert client.sync_errors["network"] == 0
+    with pytest.raises(ClientNotReady, match=f"refused the SDK key.*{status}"):
         client.wait_ready(0.2)
     assert client.is_enabled("checkout", {"targetingKey": "u1"}) is False
+
+
+def test_a_server_that_cannot_be_reached_is_reported_as_such(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    with Client(url, "gls_nothing-listens-here", timeout=1) as client:
+        wait_until(lambda: client.last_error is not None, timeout=5, what="a failed fetch")
+        assert (client.last_error or "").startswith(f"cannot reach {url} (ConnectError")
+        assert client.sync_errors["network"] >= 1
+        assert client.sync_errors["refused"] == 0
+    assert any(f"cannot reach {url}" in r.getMessage() for r in caplog.records)
 
 
 def test_a_client_without_a_stream_converges_by_polling(
