@@ -6,10 +6,13 @@ BIN := $(VENV)/bin
 
 .PHONY: install lint format typecheck test audit lock screenshots bench bench-propagation load load-peers clean
 
-$(BIN)/.installed: pyproject.toml
+# Runtime dependencies are installed at their locked releases (pylock.toml), so the suite
+# tests exactly what `make audit` audits.
+$(BIN)/.installed: pyproject.toml pylock.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(PYTHON) scripts/locked.py > $(VENV)/constraints.txt
+	$(BIN)/python -m pip install --quiet -e '.[dev]' -c $(VENV)/constraints.txt
 	touch $@
 
 install: $(BIN)/.installed
@@ -19,7 +22,8 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-# Known vulnerabilities in the locked runtime dependencies (pylock.toml), with pip-audit.
+# Known vulnerabilities in the locked runtime dependencies (pylock.toml), with pip-audit;
+# fails when one is installed at another release or could not be audited.
 audit: install
 	$(BIN)/python scripts/audit_deps.py
 
@@ -64,7 +68,7 @@ bench-propagation: install
 # SSE streams) on a fresh PostgreSQL database with Redis; writes the table under "Load" in
 # docs/benchmarks.md. About 7 minutes; `$(BIN)/python load_tests/run.py --quick` takes 2.
 load: install
-	$(BIN)/python -m pip install --quiet -e '.[load]'
+	$(BIN)/python -m pip install --quiet -e '.[load]' -c $(VENV)/constraints.txt
 	scripts/ensure-services
 	$(BIN)/python load_tests/run.py
 
@@ -73,7 +77,7 @@ load: install
 # (never into the repository). Writes the section under "Next to the Unleash server" in
 # docs/benchmarks.md. About 6 minutes; `$(BIN)/python load_tests/peers/unleash.py --quick` takes 2.
 load-peers: install
-	$(BIN)/python -m pip install --quiet -e '.[load]'
+	$(BIN)/python -m pip install --quiet -e '.[load]' -c $(VENV)/constraints.txt
 	scripts/ensure-services
 	$(BIN)/python load_tests/peers/unleash.py
 

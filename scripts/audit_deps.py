@@ -1,12 +1,15 @@
 """Audit the locked runtime dependencies (`pylock.toml`) for known vulnerabilities.
 
+What is audited is what is tested: `make install` installs under the lock's constraints,
+and this first checks that every locked package is installed here at its locked release.
+
 pip-audit does the work. It asks PyPI's per-release JSON API, which some networks (such
 as CI runners that only reach PyPI's project pages) do not answer; for a package it could
 not audit, and whose locked release is PyPI's newest, this falls back to the project
 page, whose `vulnerabilities` are the newest release's. Exits 1 on any known
-vulnerability, and when nothing at all could be audited; lists what could not be
-audited either way (a locked release that is no longer the newest: re-lock with
-`make lock`).
+vulnerability, on any locked package that could not be audited (a locked release that is
+no longer the newest: re-lock with `make lock`), and on any installed release that is
+not the locked one.
 """
 
 from __future__ import annotations
@@ -14,19 +17,52 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import tomllib
+from importlib import metadata
 from pathlib import Path
 
 import httpx
+from locked import locked_versions
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parent.parent
-LOCK = ROOT / "pylock.toml"
 PYPI = "https://pypi.org/pypi"
 
 
-def locked_versions() -> dict[str, str]:
-    packages = tomllib.loads(LOCK.read_text())["packages"]
-    return {p["name"]: p["version"] for p in packages if "version" in p}
+RUNTIME_EXTRAS = ("server", "openfeature", "cli")
+
+
+def runtime_closure() -> set[str]:
+    """Every package the installed project needs at run time (its runtime extras
+    included), following installed metadata."""
+    seen: set[str] = set()
+    pending = [(f"graylane[{','.join(RUNTIME_EXTRAS)}]", "")]
+    while pending:
+        requirement, extra = pending.pop()
+        req = Requirement(requirement)
+        if req.marker is not None and not req.marker.evaluate({"extra": extra}):
+            continue
+        name = canonicalize_name(req.name)
+        for wanted in req.extras or {""}:
+            key = f"{name}[{wanted}]"
+            if key in seen:
+                continue
+            seen.add(key)
+            pending.extend((dep, wanted) for dep in metadata.requires(name) or [])
+    return {key.split("[")[0] for key in seen} - {"graylane"}
+
+
+def not_as_locked(versions: dict[str, str]) -> list[str]:
+    """Locked packages that this environment lacks or holds at another release."""
+    wrong = []
+    for name, version in sorted(versions.items()):
+        try:
+            installed = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            installed = "missing"
+        if installed != version:
+            wrong.append(f"{name}=={version} (installed: {installed})")
+    return wrong
 
 
 def pip_audit() -> list[dict[str, object]]:
@@ -56,6 +92,13 @@ def newest_release_vulns(client: httpx.Client, name: str, version: str) -> list[
 
 def main() -> int:
     versions = locked_versions()
+    mismatched = not_as_locked(versions)
+    for requirement in mismatched:
+        print(f"not the locked release (run `make install`): {requirement}")
+    unlocked = sorted(runtime_closure() - {canonicalize_name(n) for n in versions})
+    for name in unlocked:
+        print(f"a runtime dependency missing from pylock.toml (run `make lock`): {name}")
+    mismatched += unlocked
     found: dict[str, list[str]] = {}
     unaudited: list[str] = []
     audited = 0
@@ -85,8 +128,7 @@ def main() -> int:
     print(f"{audited} of {len(versions)} locked packages audited, {len(found)} vulnerable")
     if audited == 0:
         print("nothing could be audited: is PyPI reachable?", file=sys.stderr)
-        return 1
-    return 1 if found else 0
+    return 1 if found or unaudited or mismatched or audited == 0 else 0
 
 
 if __name__ == "__main__":
