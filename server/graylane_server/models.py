@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -162,8 +163,10 @@ class MetricCountRow(Base):
     bucket: Mapped[int] = mapped_column(BigInteger)
     """Start of the bucket, in Unix seconds."""
     series: Mapped[str] = mapped_column(String(400))
-    """`v|variant` for evaluations, `e|group|variant|event` for events."""
+    """What is counted: see `graylane_server.usage.series`."""
     count: Mapped[int] = mapped_column(BigInteger)
+    amount: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    """For the series that hold a float (sums of values, the newest window's end)."""
 
     __table_args__ = (
         UniqueConstraint("environment", "flag", "bucket", "series", name="uq_metric_counts"),

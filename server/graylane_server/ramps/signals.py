@@ -13,9 +13,22 @@ from sqlalchemy.orm import Session
 from graylane.core.model import RampPlan
 from graylane_server.models import GuardAlertRow
 from graylane_server.ramps.guards import External, GroupCounts, StageCounts
+from graylane_server.ramps.observations import Observations
+from graylane_server.usage.observed import observations_of
 from graylane_server.usage.store import BUCKET_SECONDS, UsageStore
 
 log = structlog.get_logger(__name__)
+
+
+def observations(
+    usage: UsageStore, environment: str, flag: str, since: float, until: float
+) -> Observations:
+    """What SDKs counted for `flag` in the buckets that start in [bucket_of(since), until),
+    filed by the end of each SDK window (so a window that began before a stage change is
+    in the stage's first bucket or later) and by the rollout percentage that produced each
+    count. Pass `since` = the stage's start (or earlier, to carry evidence over) and
+    `until` = now + BUCKET_SECONDS so the bucket in progress is included."""
+    return observations_of(usage.read_all(environment, flag, since, until))
 
 
 def stage_counts(

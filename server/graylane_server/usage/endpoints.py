@@ -17,15 +17,9 @@ from starlette.concurrency import run_in_threadpool
 from graylane_server.deps import RuntimeDep, Viewer, runtime_of, sdk_client
 from graylane_server.direct_routes import DirectRoutes
 from graylane_server.errors import InvalidDocument, responses
+from graylane_server.usage.filing import file_report
 from graylane_server.usage.schemas import Accepted, FlagUsage, MetricsReport, SeriesPoint
-from graylane_server.usage.store import (
-    BUCKET_SECONDS,
-    RETENTION_SECONDS,
-    Tally,
-    bucket_of,
-    evaluation_series,
-    event_series,
-)
+from graylane_server.usage.store import BUCKET_SECONDS, RETENTION_SECONDS, bucket_of
 
 router = APIRouter(tags=["metrics"])
 direct = DirectRoutes()
@@ -89,19 +83,6 @@ def _validate(body: Any) -> MetricsReport:
         raise RequestValidationError(errors, body=body) from None
 
 
-def _tally(report: MetricsReport) -> Tally:
-    merged: Tally = {}
-    for e in report.evaluations:
-        series = merged.setdefault(e.flag, {})
-        name = evaluation_series(e.variant)
-        series[name] = series.get(name, 0) + e.count
-    for v in report.events:
-        series = merged.setdefault(v.flag, {})
-        name = event_series(v.group, v.variant, v.event)
-        series[name] = series.get(name, 0) + v.count
-    return merged
-
-
 @direct.route(
     router,
     "POST",
@@ -113,7 +94,8 @@ def _tally(report: MetricsReport) -> Tally:
 )
 async def post_metrics(request: Request) -> Response:
     """Aggregated evaluation and event counts from an SDK, stored in 10-second buckets
-    by the time they arrive."""
+    by the end of the window the SDK counted them in, under the rollout percentage that
+    produced them (see `usage.filing`)."""
     # In FastAPI's order: an unparseable body, then the token, then the body's contents.
     body = await _json_body(request)
     client = await sdk_client(request)
@@ -121,7 +103,10 @@ async def post_metrics(request: Request) -> Response:
     report = _validate(body)
     runtime = runtime_of(request)
     # Answered only once every count is stored: no 202 stands for counts held in memory.
-    await runtime.usage.record(client.environment, time.time(), _tally(report))
+    filing = file_report(report, time.time())
+    await runtime.usage.record(
+        client.environment, filing.at, filing.counts, filing.amounts, filing.until
+    )
     if report.dropped:
         runtime.metrics.sdk_dropped.labels(client.environment).inc(report.dropped)
     return JSONResponse({"accepted": len(report.evaluations) + len(report.events)}, status_code=202)
@@ -156,6 +141,7 @@ async def read_metrics(
     evaluations: Counter[str] = Counter()
     events: defaultdict[str, Counter[str]] = defaultdict(Counter)
     series: defaultdict[str, Counter[int]] = defaultdict(Counter)
+    unattributed: Counter[str] = Counter()
     for bucket, counts in buckets.items():
         for name, count in counts.items():
             parts = name.split("|")
@@ -165,6 +151,8 @@ async def read_metrics(
                 group, variant, event = parts[1:]
                 events[f"{group}/{event}"][variant] += count
                 series[f"{group}/{event}"][bucket] += count
+            elif parts[0] == "x" and len(parts) == 3:
+                unattributed[f"{parts[1]}/{parts[2]}"] += count
     return FlagUsage(
         flag=key,
         environment=environment,
@@ -177,4 +165,5 @@ async def read_metrics(
             name: [SeriesPoint(at=at, count=n) for at, n in sorted(points.items())]
             for name, points in series.items()
         },
+        unattributed=dict(unattributed),
     )

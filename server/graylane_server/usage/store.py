@@ -1,6 +1,6 @@
 """Where SDK counts live: Redis hashes with a time to live, or a table in the embedded
 default. Both keep 10-second buckets per environment and flag, so guards and charts can
-read any window."""
+read any window. What a bucket holds, by name, is in `usage.series`."""
 
 from __future__ import annotations
 
@@ -9,17 +9,19 @@ import json
 import math
 import time
 from collections import Counter, defaultdict
-from typing import Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 import redis
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from graylane_server.models import MetricCountRow
+from graylane_server.usage.series import UNTIL, evaluation_series, event_series, is_amount
 
 BUCKET_SECONDS = 10
 RETENTION_SECONDS = 3 * 24 * 3600
@@ -31,17 +33,34 @@ def bucket_of(at: float) -> int:
 
 Tally = dict[str, dict[str, int]]
 """flag -> series -> count: counts merged, one entry per flag and series."""
+Amounts = dict[str, dict[str, float]]
+"""flag -> series -> amount to add (the `s|…` and `q|…` series)."""
+Fields = dict[int, dict[str, int | float]]
+"""bucket start -> every series stored in it: counts as int, amounts as float."""
 
 
 class UsageStore(Protocol):
-    async def record(self, environment: str, at: float, counts: Tally) -> None:
-        """Add `counts` to the bucket of `at`; returns once they are stored."""
+    async def record(
+        self,
+        environment: str,
+        at: float,
+        counts: Tally,
+        amounts: Amounts | None = None,
+        until: Mapping[str, float] | None = None,
+    ) -> None:
+        """Add `counts` and `amounts` to the bucket of `at`, and raise each flag's
+        `until` (the end of the newest SDK window filed there) to the value given;
+        returns once everything is stored."""
         ...
 
     def read(
         self, environment: str, flag: str, since: float, until: float
     ) -> dict[int, Counter[str]]:
-        """bucket start -> series -> count, for buckets in [since, until)."""
+        """bucket start -> series -> count, for buckets in [since, until): the counts only."""
+        ...
+
+    def read_all(self, environment: str, flag: str, since: float, until: float) -> Fields:
+        """Every series of the buckets in [since, until), amounts and `until` included."""
         ...
 
     async def close(self) -> None:
@@ -49,19 +68,39 @@ class UsageStore(Protocol):
         ...
 
 
+def counts_of(fields: Fields) -> dict[int, Counter[str]]:
+    return {
+        bucket: Counter({k: int(v) for k, v in values.items() if not is_amount(k)})
+        for bucket, values in fields.items()
+    }
+
+
 ADD_SCRIPT = """
-local counts = cjson.decode(ARGV[2])
+local entries = cjson.decode(ARGV[2])
 for k, key in ipairs(KEYS) do
-  for series, count in pairs(counts[k]) do
+  local entry = entries[k]
+  for series, count in pairs(entry['c']) do
     redis.call('HINCRBY', key, series, count)
+  end
+  if entry['a'] then
+    for series, amount in pairs(entry['a']) do
+      redis.call('HINCRBYFLOAT', key, series, amount)
+    end
+  end
+  if entry['u'] then
+    local held = redis.call('HGET', key, 'u')
+    if not held or tonumber(held) < tonumber(entry['u']) then
+      redis.call('HSET', key, 'u', entry['u'])
+    end
   end
   redis.call('EXPIRE', key, ARGV[1])
 end
 return #KEYS
 """
 """One call per report. KEYS: one hash per flag, in the bucket. ARGV[1]: seconds to live;
-ARGV[2]: a JSON array in the order of KEYS, each a `{series: count}` object with the
-counts as decimal strings (Lua numbers are doubles; HINCRBY takes the text as is)."""
+ARGV[2]: a JSON array in the order of KEYS, each `{"c": {series: count}, "a": {series:
+amount}, "u": until}` ("a" and "u" only when there are any) with every number as decimal
+text (Lua numbers are doubles; HINCRBY and HINCRBYFLOAT take the text as it is)."""
 
 
 class RedisUsageStore:
@@ -79,16 +118,36 @@ class RedisUsageStore:
         return f"graylane:usage:{environment}:{flag}:{bucket}"
 
     def _arguments(
-        self, environment: str, at: float, counts: Tally
+        self,
+        environment: str,
+        at: float,
+        counts: Tally,
+        amounts: Amounts,
+        until: Mapping[str, float],
     ) -> tuple[list[str], list[str | int]]:
         bucket = bucket_of(at)
-        keys = [self._key(environment, flag, bucket) for flag in counts]
-        values = [{name: str(n) for name, n in series.items()} for series in counts.values()]
-        return keys, [RETENTION_SECONDS, json.dumps(values, ensure_ascii=False)]
+        flags = list(counts.keys() | amounts.keys() | until.keys())
+        keys = [self._key(environment, flag, bucket) for flag in flags]
+        entries: list[dict[str, Any]] = []
+        for flag in flags:
+            entry: dict[str, Any] = {"c": {s: str(n) for s, n in counts.get(flag, {}).items()}}
+            if flag in amounts:
+                entry["a"] = {s: repr(x) for s, x in amounts[flag].items()}
+            if flag in until:
+                entry["u"] = repr(until[flag])
+            entries.append(entry)
+        return keys, [RETENTION_SECONDS, json.dumps(entries, ensure_ascii=False)]
 
-    async def record(self, environment: str, at: float, counts: Tally) -> None:
-        if counts:
-            keys, args = self._arguments(environment, at, counts)
+    async def record(
+        self,
+        environment: str,
+        at: float,
+        counts: Tally,
+        amounts: Amounts | None = None,
+        until: Mapping[str, float] | None = None,
+    ) -> None:
+        if counts or amounts or until:
+            keys, args = self._arguments(environment, at, counts, amounts or {}, until or {})
             await self._script()(keys=keys, args=args)
 
     async def close(self) -> None:
@@ -111,16 +170,23 @@ class RedisUsageStore:
     def read(
         self, environment: str, flag: str, since: float, until: float
     ) -> dict[int, Counter[str]]:
+        return counts_of(self.read_all(environment, flag, since, until))
+
+    def read_all(self, environment: str, flag: str, since: float, until: float) -> Fields:
         # Buckets that start before `until`, like the SQL store's `bucket < until`.
         buckets = list(range(bucket_of(since), math.ceil(until), BUCKET_SECONDS))
         with self._redis.pipeline(transaction=False) as pipe:
             for bucket in buckets:
                 pipe.hgetall(self._key(environment, flag, bucket))
             replies = pipe.execute()
-        out: dict[int, Counter[str]] = {}
+        out: Fields = {}
         for bucket, reply in zip(buckets, replies, strict=True):
             if reply:
-                out[bucket] = Counter({k.decode(): int(v) for k, v in reply.items()})
+                values: dict[str, int | float] = {}
+                for raw, value in reply.items():
+                    name = raw.decode()
+                    values[name] = float(value) if is_amount(name) else int(value)
+                out[bucket] = values
         return out
 
 
@@ -129,31 +195,69 @@ class SqlUsageStore:
         self._sessions = sessions
         self._readers = readers
 
-    async def record(self, environment: str, at: float, counts: Tally) -> None:
-        if counts:
-            await run_in_threadpool(self._write, environment, at, counts)
+    async def record(
+        self,
+        environment: str,
+        at: float,
+        counts: Tally,
+        amounts: Amounts | None = None,
+        until: Mapping[str, float] | None = None,
+    ) -> None:
+        if counts or amounts or until:
+            await run_in_threadpool(
+                self._write, environment, at, counts, amounts or {}, until or {}
+            )
 
     async def close(self) -> None:
         pass  # its engines belong to the runtime
 
-    def _write(self, environment: str, at: float, counts: Tally) -> None:
-        if not counts:
-            return
+    def _write(
+        self,
+        environment: str,
+        at: float,
+        counts: Tally,
+        amounts: Amounts,
+        until: Mapping[str, float],
+    ) -> None:
         bucket = bucket_of(at)
-        rows = [
-            {"environment": environment, "flag": f, "bucket": bucket, "series": s, "count": n}
+        key = {"environment": environment, "bucket": bucket}
+        added = [
+            {**key, "flag": f, "series": s, "count": n, "amount": 0.0}
             for f, series in counts.items()
             for s, n in series.items()
+        ] + [
+            {**key, "flag": f, "series": s, "count": 0, "amount": x}
+            for f, series in amounts.items()
+            for s, x in series.items()
+        ]
+        raised = [
+            {**key, "flag": f, "series": UNTIL, "count": 0, "amount": t} for f, t in until.items()
         ]
         with self._sessions() as session, session.begin():
             dialect = session.get_bind().dialect.name
             insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-            statement = insert(MetricCountRow).values(rows)
-            statement = statement.on_conflict_do_update(
-                index_elements=["environment", "flag", "bucket", "series"],
-                set_={"count": MetricCountRow.count + statement.excluded.count},
-            )
-            session.execute(statement)
+            index = ["environment", "flag", "bucket", "series"]
+            if added:
+                statement = insert(MetricCountRow).values(added)
+                statement = statement.on_conflict_do_update(
+                    index_elements=index,
+                    set_={
+                        "count": MetricCountRow.count + statement.excluded.count,
+                        "amount": MetricCountRow.amount + statement.excluded.amount,
+                    },
+                )
+                session.execute(statement)
+            if raised:
+                statement = insert(MetricCountRow).values(raised)
+                newest: ColumnElement[float] = (
+                    func.greatest(MetricCountRow.amount, statement.excluded.amount)
+                    if dialect == "postgresql"
+                    else func.max(MetricCountRow.amount, statement.excluded.amount)
+                )
+                statement = statement.on_conflict_do_update(
+                    index_elements=index, set_={"amount": newest}
+                )
+                session.execute(statement)
             session.query(MetricCountRow).filter(
                 MetricCountRow.bucket < bucket_of(time.time() - RETENTION_SECONDS)
             ).delete(synchronize_session=False)
@@ -161,24 +265,39 @@ class SqlUsageStore:
     def read(
         self, environment: str, flag: str, since: float, until: float
     ) -> dict[int, Counter[str]]:
+        return counts_of(self.read_all(environment, flag, since, until))
+
+    def read_all(self, environment: str, flag: str, since: float, until: float) -> Fields:
         with self._readers() as session:
             rows = session.execute(
-                select(MetricCountRow.bucket, MetricCountRow.series, MetricCountRow.count).where(
+                select(
+                    MetricCountRow.bucket,
+                    MetricCountRow.series,
+                    MetricCountRow.count,
+                    MetricCountRow.amount,
+                ).where(
                     MetricCountRow.environment == environment,
                     MetricCountRow.flag == flag,
                     MetricCountRow.bucket >= bucket_of(since),
                     MetricCountRow.bucket < until,
                 )
             ).all()
-        out: defaultdict[int, Counter[str]] = defaultdict(Counter)
-        for bucket, series, count in rows:
-            out[bucket][series] += count
+        out: defaultdict[int, dict[str, int | float]] = defaultdict(dict)
+        for bucket, series, count, amount in rows:
+            out[bucket][series] = amount if is_amount(series) else count
         return dict(out)
 
 
-def evaluation_series(variant: str) -> str:
-    return f"v|{variant}"
-
-
-def event_series(group: str, variant: str, event: str) -> str:
-    return f"e|{group}|{variant}|{event}"
+__all__ = [
+    "BUCKET_SECONDS",
+    "RETENTION_SECONDS",
+    "Amounts",
+    "Fields",
+    "RedisUsageStore",
+    "SqlUsageStore",
+    "Tally",
+    "UsageStore",
+    "bucket_of",
+    "evaluation_series",
+    "event_series",
+]
