@@ -109,14 +109,22 @@ async def login(*, request: Request, ui: UiDep, runtime: RuntimeDep) -> Response
             headers={"Retry-After": str(max(1, round(wait)))},
         )
 
-    def check() -> int | None:
+    def check() -> int | tuple[float, bool] | None:
+        """The user's id, None for a failure, or how long to wait (as `limited` says):
+        sign-ins that waited for their slot look at the limits again, as the ones before
+        them may have failed."""
+        wait, per_address = limited()
+        if wait > 0:
+            return wait, per_address
         # Read, then check the password with no transaction open: a slow check must not
         # hold the database (on SQLite, its one writer) while it runs.
         with runtime.readers() as session:
             found = sessions.account(session, username)
-        if not sessions.password_matches(found, password) or found is None:
-            return None
-        return found.user_id
+        if sessions.password_matches(found, password) and found is not None:
+            return found.user_id
+        ui.limiter.record(key)
+        ui.address_limiter.record(address)
+        return None
 
     def start(user_id: int) -> str | None:
         with db.transaction(runtime.sessions) as session:
@@ -125,11 +133,13 @@ async def login(*, request: Request, ui: UiDep, runtime: RuntimeDep) -> Response
                 return None
             return sessions.start(session, user_id, lifetime=ui.session_lifetime, now=utcnow())
 
-    user_id = None
-    if username and password:
+    if not (username and password):
+        outcome: int | tuple[float, bool] | None = None
+        await run_in_threadpool(ui.limiter.record, key)
+        await run_in_threadpool(ui.address_limiter.record, address)
+    else:
         try:
-            async with ui.password_checks.slot():
-                user_id = await run_in_threadpool(check)
+            outcome = await ui.password_checks.run(check)
         except Busy as busy:
             return _login_page(
                 request,
@@ -139,14 +149,18 @@ async def login(*, request: Request, ui: UiDep, runtime: RuntimeDep) -> Response
                 status=503,
                 headers={"Retry-After": str(max(1, round(busy.retry_after)))},
             )
-    secret = None if user_id is None else await run_in_threadpool(start, user_id)
+    if isinstance(outcome, tuple):
+        wait, per_address = outcome
+        return _login_page(
+            request,
+            ui,
+            username=username,
+            error=_wait_words(username, wait, per_address=per_address),
+            status=429,
+            headers={"Retry-After": str(max(1, round(wait)))},
+        )
+    secret = None if outcome is None else await run_in_threadpool(start, outcome)
     if secret is None:
-
-        def failed() -> None:
-            ui.limiter.record(key)
-            ui.address_limiter.record(address)
-
-        await run_in_threadpool(failed)
         return _login_page(
             request,
             ui,
