@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from graylane_server.models import TokenRow
@@ -27,3 +27,16 @@ def listing(session: Session, *, include_revoked: bool) -> Sequence[TokenRow]:
 
 def count(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(TokenRow)) or 0
+
+
+BOOTSTRAP_LOCK = int.from_bytes(b"gl-boot")
+"""Any fixed bigint, apart from the migration lock's."""
+
+
+def lock_for_bootstrap(session: Session) -> None:
+    """Until the transaction ends, be the only one deciding whether the database is empty:
+    replicas and workers starting together would otherwise all find no tokens and all
+    insert the bootstrap token. On SQLite a writer's transaction already holds the one
+    write lock (see `graylane_server.db`)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": BOOTSTRAP_LOCK})

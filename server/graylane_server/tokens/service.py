@@ -102,7 +102,9 @@ def revoke(session: Session, *, actor: str, token_id: int, reason: str | None) -
 
 
 def bootstrap(session: Session, secret: str) -> bool:
-    """Make `secret` an admin token when the database has no tokens at all."""
+    """Make `secret` an admin token when the database has no tokens at all. Safe to run
+    from many processes at once: one of them makes it, the others find it made."""
+    repository.lock_for_bootstrap(session)
     if repository.count(session) > 0:
         return False
     if not secret.strip():
