@@ -37,6 +37,10 @@ class DocumentFileError(Exception):
         self.problems = tuple(problems) or (Problem("", message),)
 
 
+class DocumentLimitError(DocumentFileError):
+    """The text parsed, but the data breaks the edge limits: each problem has its path."""
+
+
 def _yaml() -> ModuleType:
     try:
         import yaml  # noqa: PLC0415 - optional: only YAML files need it
@@ -179,7 +183,7 @@ def parse_text(text: str, *, source: str = "<text>", yaml_allowed: bool = True) 
     problems = json_problems(data)
     if problems:
         lines = "\n".join(f"  {p}" for p in problems)
-        raise DocumentFileError(f"{source}: not a document Graylane can store:\n{lines}", problems)
+        raise DocumentLimitError(f"{source}: not a document Graylane can store:\n{lines}", problems)
     return data
 
 

@@ -147,3 +147,91 @@ def test_eval_contexts_reports_bad_lines_and_keeps_the_others_aligned(tmp_path: 
     assert [row.get("targetingKey") for row in rows] == ["a", None, "b"]
     assert rows[1]["line"] == 2
     assert "mixed.jsonl:2 is not valid JSON" in result.stderr
+
+
+# --- text and numbers no document or context may hold ----------------------------------
+
+EVAL = ("eval", EXAMPLE, "new-checkout", "-e", "production")
+
+
+def _no_traceback(result: subprocess.CompletedProcess[str]) -> None:
+    assert "Traceback" not in result.stderr
+    assert result.returncode not in (0, -11), result.stderr  # refused, and not a crash
+
+
+@pytest.mark.parametrize(
+    ("text", "path"),
+    [
+        ('{"flags": {"f": {"description": "\\ud800"}}}', "flags.f.description"),
+        ('flags:\n  f:\n    description: "\\ud800"\n', "flags.f.description"),
+        ('{"flags": {"f": {"variants": {"on": NaN, "off": 1}}}}', "flags.f.variants.on"),
+        ('{"flags": {"f": {"variants": {"on": 1e999, "off": 1}}}}', "flags.f.variants.on"),
+    ],
+    ids=["json-surrogate", "yaml-surrogate", "nan", "infinity"],
+)
+def test_validate_refuses_unstorable_values_with_their_path(
+    tmp_path: Path, text: str, path: str
+) -> None:
+    file = tmp_path / "flags.yaml"
+    file.write_text(text)
+    result = graylane("validate", file)
+    _no_traceback(result)
+    assert result.returncode == 1
+    assert f"  {path}: " in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("deep.json", "[" * 100_000 + "]" * 100_000, "nests deeper than 64 levels"),
+        ("deep.yaml", "a: " + "[" * 100_000, "nests deeper than 64 levels"),
+        (
+            "laughs.yaml",
+            "a: &a [1,1,1,1,1,1,1,1,1,1]\n"
+            + "".join(
+                f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 10)}]\n"
+                for i in range(6)
+            ),
+            "aliases expand to more than 10000 values",
+        ),
+    ],
+)
+def test_validate_refuses_nesting_and_alias_bombs_without_a_traceback(
+    tmp_path: Path, name: str, text: str, message: str
+) -> None:
+    file = tmp_path / name
+    file.write_text(text)
+    result = graylane("validate", file)
+    _no_traceback(result)
+    assert message in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("context", "message"),
+    [
+        ('{"targetingKey": "\\ud800"}', "context.targetingKey: is not valid Unicode"),
+        ('{"targetingKey": "u", "n": NaN}', "context.n: is not a finite number"),
+        ("[" * 100_000, "nests deeper than 64 levels"),
+    ],
+    ids=["surrogate", "nan", "deep"],
+)
+def test_eval_refuses_a_context_it_cannot_evaluate(context: str, message: str) -> None:
+    result = graylane(*EVAL, "--context", context)
+    _no_traceback(result)
+    assert result.returncode == 2
+    assert message in result.stderr
+
+
+def test_eval_contexts_reports_invalid_unicode_and_bytes_per_line(tmp_path: Path) -> None:
+    contexts = tmp_path / "users.jsonl"
+    contexts.write_bytes(
+        b'{"targetingKey": "a"}\n{"targetingKey": "\\ud800"}\n{"targetingKey": "\xff"}\n'
+        b'{"targetingKey": "b"}\n'
+    )
+    result = graylane(*EVAL, "--contexts", contexts)
+    _no_traceback(result)
+    assert result.returncode == 1
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [row.get("targetingKey") for row in rows] == ["a", None, None, "b"]
+    assert "users.jsonl:2: context.targetingKey: is not valid Unicode" in result.stderr
+    assert "users.jsonl:3 is not UTF-8 text" in result.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -12,13 +13,15 @@ import typer
 from graylane.core import (
     Document,
     DocumentError,
+    Problem,
     Snapshot,
     compile_document,
     evaluate,
     explain,
     parse_document,
 )
-from graylane.documents import DocumentFileError, read_document_file
+from graylane.core.limits import MAX_DEPTH, context_problems
+from graylane.documents import DocumentFileError, DocumentLimitError, read_document_file
 
 app = typer.Typer(
     help="Validate Graylane flag documents and evaluate flags offline.",
@@ -28,7 +31,8 @@ app = typer.Typer(
 )
 
 EXIT_INVALID = 1
-"""The document is invalid, or names no such flag or environment."""
+"""The document is invalid (including text that is not valid Unicode, NaN, nesting beyond
+the limits), or names no such flag or environment."""
 EXIT_USAGE = 2
 """A file is missing or unreadable, or an argument is malformed."""
 
@@ -41,16 +45,22 @@ def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
 def _load(file: Path) -> Document:
     try:
         raw = read_document_file(file)
+        return parse_document(raw)
+    except DocumentLimitError as exc:
+        _problems(file, exc.problems)
+        raise typer.Exit(EXIT_INVALID) from exc
     except DocumentFileError as exc:
         _fail(str(exc))
-    try:
-        return parse_document(raw)
     except DocumentError as exc:
-        count = len(exc.problems)
-        typer.echo(f"{file}: {count} problem{'s' if count != 1 else ''}")
-        for problem in exc.problems:
-            typer.echo(f"  {problem}")
+        _problems(file, exc.problems)
         raise typer.Exit(EXIT_INVALID) from exc
+
+
+def _problems(file: Path, problems: Sequence[Problem]) -> None:
+    count = len(problems)
+    typer.echo(f"{file}: {count} problem{'s' if count != 1 else ''}")
+    for problem in problems:
+        typer.echo(f"  {problem}")
 
 
 def _plural(n: int, word: str) -> str:
@@ -75,8 +85,13 @@ def _parse_context(text: str, where: str) -> dict[str, object]:
         context = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"{where} is not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise ValueError(f"{where}: context nests deeper than {MAX_DEPTH} levels") from exc
     if not isinstance(context, dict):
         raise ValueError(f'{where} must be a JSON object, like {{"targetingKey": "user-1"}}')
+    problems = context_problems(context)
+    if problems:
+        raise ValueError(f"{where}: " + "; ".join(map(str, problems)))
     return context
 
 
@@ -128,19 +143,27 @@ def eval_(  # noqa: PLR0917 - typer maps each option to a parameter
     _eval_lines(snapshot, flag, contexts, with_explain=explain_)
 
 
+def _decode(raw: bytes, where: str) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{where} is not UTF-8 text: {exc.reason} at byte {exc.start}") from exc
+
+
 def _eval_lines(snapshot: Snapshot, flag: str, path: Path, *, with_explain: bool) -> None:
     """One output line per non-blank input line, in order, so results line up with users."""
     try:
-        handle = path.open(encoding="utf-8")
+        handle = path.open("rb")
     except OSError as exc:
         _fail(f"{path}: cannot read: {exc.strerror or exc}")
     bad = 0
     out = sys.stdout
     with handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
                 continue
             try:
+                line = _decode(raw, f"{path}:{number}")
                 ctx = _parse_context(line, f"{path}:{number}")
             except ValueError as exc:
                 bad += 1
