@@ -208,6 +208,24 @@ def test_editor_text_may_be_json_or_yaml_and_bad_text_says_where() -> None:
         forms.document("[1, 2]")
 
 
+def test_editor_yaml_is_yaml_1_2_so_country_codes_stay_strings() -> None:
+    typed = "when:\n  - {attribute: country, op: in, values: [NO, SE, DK, yes, on, off]}"
+    assert forms.document(typed)["when"][0]["values"] == ["NO", "SE", "DK", "yes", "on", "off"]
+    assert forms.document("a: true\nb: 2024-01-01") == {"a": True, "b": "2024-01-01"}
+
+
+def test_editor_yaml_whose_aliases_expand_beyond_the_limit_is_refused() -> None:
+    # 364 bytes that would expand to 10**9 strings.
+    lines = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
+    for level in "bcdefghi":
+        previous = chr(ord(level) - 1)
+        lines.append(f"{level}: &{level} [{', '.join(['*' + previous] * 10)}]")
+    bomb = "\n".join(lines)
+    with pytest.raises(InvalidDocument) as caught:
+        forms.document(bomb)
+    assert "alias" in " ".join(p.message for p in caught.value.problems).lower()
+
+
 def test_next_pages_stay_inside_the_ui() -> None:
     assert forms.local_target("/ui/flags/x?env=staging") == "/ui/flags/x?env=staging"
     assert forms.local_target("https://evil.example/ui/") == "/ui/"

@@ -7,9 +7,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-import yaml
-
 from graylane.core import Problem
+from graylane.documents import DocumentFileError, parse_text
 from graylane_server.errors import InvalidDocument
 
 _LOCAL_PATH = re.compile(r"/ui(/[A-Za-z0-9._~%/?=&+-]*)?")
@@ -59,23 +58,15 @@ def stages(value: str) -> list[float | int]:
 
 
 def document(source: str, what: str = "definition") -> dict[str, Any]:
-    """A JSON (or YAML) object typed into an editor; problems carry the line and column."""
+    """A JSON (or YAML 1.2) object typed into an editor, read as Graylane reads every
+    document (`graylane.documents.parse_text`: `NO` stays a string, aliases are bounded);
+    problems carry the line and column or the path."""
     if not source.strip():
         raise InvalidDocument([Problem("", f"the {what} is empty")])
     try:
-        data = json.loads(source)
-    except json.JSONDecodeError as json_error:
-        try:
-            data = yaml.safe_load(source)
-        except yaml.YAMLError:
-            raise InvalidDocument(
-                [
-                    Problem(
-                        f"line {json_error.lineno}, column {json_error.colno}",
-                        f"not valid JSON or YAML: {json_error.msg}",
-                    )
-                ]
-            ) from None
+        data = parse_text(source, source=f"the {what}")
+    except DocumentFileError as exc:
+        raise InvalidDocument(list(exc.problems)) from None
     if not isinstance(data, dict):
         raise InvalidDocument([Problem("", f"the {what} must be an object")])
     return {str(k): v for k, v in data.items()}
