@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Callable, Iterable
 from decimal import Decimal
@@ -355,6 +356,14 @@ OPERATOR_ROWS: list[OperatorRow] = [
     ("matches", ["(beta|rc)\\.\\d+$"], "1.0.0-rc.2", True, "alternation inside a pattern"),
     ("matches", [".*"], "", True, "the empty string matches .*"),
     ("matches", ["^\u6771\u4eac"], "\u6771\u4eac\u30bf\u30ef\u30fc", True, "CJK pattern"),
+    # matches: the RE2 dialect. Where engines differ, RE2 decides.
+    ("matches", ["^\\d+$"], "\u0663", False, "RE2: \\d is ASCII digits only (re: any digit)"),
+    ("matches", ["^\\w+$"], "\u00e9", False, "RE2: \\w is [0-9A-Za-z_] only"),
+    ("matches", ["^\\p{L}+$"], "\u00e9t\u00e9", True, "RE2: Unicode letters by class"),
+    ("matches", ["^beta$"], "beta\n", False, "RE2: $ is the end of the text, not before \\n"),
+    ("matches", ["(?i)^beta"], "BETA-2", True, "RE2: (?i) makes the pattern case-insensitive"),
+    ("matches", ["(?i)^\u00e9t\u00e9$"], "\u00c9T\u00c9", True, "RE2: (?i) folds non-ASCII case"),
+    ("matches", ["^(a+)+$"], "a" * 64 + "!", False, "RE2: nested repetition runs in linear time"),
     ("matches", ["\\d+"], 123, False, "a number is not a string"),
     ("matches", ["true"], True, False, "a boolean is not a string"),
     ("matches", [".*"], ["a"], False, "an array never matches"),
@@ -856,6 +865,29 @@ def _targeting_key_cases(out: Cases) -> None:
         "on",
         "TARGETING_MATCH",
         rule="listed",
+    )
+    out.add(
+        "invalid context: a clause on a targetingKey that is not valid Unicode",
+        by_key,
+        "by-key",
+        {"targetingKey": "u-\ud800"},
+        None,
+        None,
+        "ERROR",
+        error_code="INVALID_CONTEXT",
+    )
+    by_unit = flag_doc(
+        "by-unit", {"environments": {ENV: environment(None, rollout(50, {"on": 100}))}}
+    )
+    out.add(
+        "invalid context: a rollout unit that is not valid Unicode is not hashed",
+        by_unit,
+        "by-unit",
+        {"targetingKey": "\udc00"},
+        None,
+        None,
+        "ERROR",
+        error_code="INVALID_CONTEXT",
     )
     out.add(
         "clauses: string targetingKey 7 is not the number 7",
@@ -1871,8 +1903,13 @@ def render() -> dict[str, str]:
     return out
 
 
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def dump(data: Json) -> str:
-    return json.dumps(data, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
+    text = json.dumps(data, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
+    # A lone surrogate has no UTF-8 form: written as its JSON escape, as a client sends it.
+    return LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def main(argv: list[str] | None = None) -> int:
