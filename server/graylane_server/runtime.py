@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from graylane_server import db
+from graylane_server import db, prometheus_urls
 from graylane_server.configs.bus import Bus, create_bus
 from graylane_server.configs.notices import publish_after_commit
 from graylane_server.configs.store import ConfigStore
@@ -61,6 +61,8 @@ class Runtime:
             if settings.embedded
             else sessions
         )
+        for factory in {id(sessions): sessions, id(readers): readers}.values():
+            prometheus_urls.install(factory, prometheus_urls.allowed(settings))
         bus = create_bus(settings.redis_url)
         usage: UsageStore = (
             RedisUsageStore(settings.redis_url)

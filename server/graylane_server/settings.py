@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_ENVIRONMENTS = ("development", "staging", "production")
 
@@ -46,6 +47,12 @@ class Settings(BaseSettings):
     )
     prometheus_url: str | None = Field(
         default=None, description="Prometheus for `prometheus` guards that name no url."
+    )
+    prometheus_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Other Prometheus servers a `prometheus` guard may name in its `url`, "
+        "comma-separated; a plan naming any other is refused. GRAYLANE_PROMETHEUS_URL is "
+        "always allowed.",
     )
     access_log: bool = Field(default=False, description="Log every request (no headers).")
     stale_after_days: float = Field(
@@ -106,6 +113,13 @@ class Settings(BaseSettings):
     )
     log_level: str = "info"
     log_json: bool = True
+
+    @field_validator("prometheus_urls", mode="before")
+    @classmethod
+    def _split_urls(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [url.strip() for url in value.split(",") if url.strip()]
+        return value
 
     @field_validator("database_url")
     @classmethod

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from graylane_server import catalog, versioning
+from graylane_server import catalog, prometheus_urls, versioning
 from graylane_server.audit.service import record
 from graylane_server.configs.notices import bump_versions, environment_keys
 from graylane_server.errors import NotFound
@@ -54,6 +54,8 @@ def put(
     row = repository.get(session, key, for_update=True)
     versioning.check(f"flag {key!r}", None if row is None else row.version, expected_version)
     canonical = validate(session, key, keep_owned(session, key, definition), prefix=f"flags.{key}")
+    stored = {} if row is None else {key: row.definition}
+    prometheus_urls.check(session, {key: definition}, stored, prefix=f"flags.{key}")
     return write(session, actor=actor, key=key, row=row, definition=canonical, reason=reason)
 
 
@@ -73,7 +75,9 @@ def put_environment(
     definition = copy.deepcopy(row.definition)
     definition.setdefault("environments", {})[environment] = config
     definition = keep_owned(session, key, definition)
-    canonical = validate(session, key, definition, prefix=f"flags.{key}.environments.{environment}")
+    prefix = f"flags.{key}.environments.{environment}"
+    canonical = validate(session, key, definition, prefix=prefix)
+    prometheus_urls.check(session, {key: definition}, {key: row.definition}, prefix=prefix)
     return write(
         session,
         actor=actor,

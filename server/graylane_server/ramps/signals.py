@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from graylane.core.model import RampPlan
+from graylane_server import prometheus_urls
 from graylane_server.models import GuardAlertRow
 from graylane_server.ramps.guards import External, GroupCounts, StageCounts
 from graylane_server.ramps.observations import Observations
@@ -54,7 +55,12 @@ def external(session: Session, plan: RampPlan, prometheus_url: str | None) -> Ex
     firing: dict[str, bool] = {}
     for guard in plan.guards:
         if guard.kind == "prometheus":
-            values[guard.label] = query_prometheus(guard.url or prometheus_url, guard.query or "")
+            url = guard.url or prometheus_url
+            if guard.url and not prometheus_urls.may_query(session, guard.url, prometheus_url):
+                # Stored before the operator narrowed the list: inconclusive, never queried.
+                log.warning("guard.prometheus_not_allowed", url=guard.url, guard=guard.label)
+                url = None
+            values[guard.label] = query_prometheus(url, guard.query or "")
         elif guard.kind == "webhook":
             row = session.get(GuardAlertRow, guard.label)
             firing[guard.label] = bool(row is not None and row.firing)

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from graylane_server import catalog
+from graylane_server import catalog, prometheus_urls
 from graylane_server.audit.diff import json_diff
 from graylane_server.configs.notices import bump_versions, environment_keys
 from graylane_server.flags import repository as flag_rows
@@ -84,6 +84,9 @@ def apply(
     document = catalog.check(raw, environments)  # type: ignore[arg-type]
     wanted = catalog.canonical(document)
     flag_by_key = flag_rows.all_by_key(session)
+    prometheus_urls.check(
+        session, wanted["flags"], {k: r.definition for k, r in flag_by_key.items()}
+    )
     segment_by_key = segment_rows.all_by_key(session)
     if not prune:
         # What stays must still be valid next to what comes: check the merged document.
