@@ -1,6 +1,53 @@
 """The `graylane-server` command: serve, migrate, mint tokens."""
 
+# ruff: noqa: E402 - the imports wait for the check that the server extra is installed
+
 from __future__ import annotations
+
+import sys
+from importlib.util import find_spec
+
+SERVER_MODULES = (
+    "alembic",
+    "argon2",
+    "fastapi",
+    "jinja2",
+    "multipart",
+    "prometheus_client",
+    "psycopg",
+    "pydantic",
+    "pydantic_settings",
+    "redis",
+    "sqlalchemy",
+    "sse_starlette",
+    "structlog",
+    "typer",
+    "uvicorn",
+    "yaml",
+)
+"""What `pip install 'graylane[server]'` adds to the SDK, by import name."""
+
+
+def missing_modules() -> list[str]:
+    """The server extra's modules that cannot be imported here."""
+    missing = []
+    for name in SERVER_MODULES:
+        try:
+            found = find_spec(name) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            missing.append(name)
+    return missing
+
+
+# `pip install graylane` is the SDK alone: say what to install, not a traceback.
+if _missing := missing_modules():
+    sys.stderr.write(
+        "the graylane-server command needs the server extra "
+        f"(missing: {', '.join(_missing)}): pip install 'graylane[server]'\n"
+    )
+    raise SystemExit(2)
 
 import os
 from typing import Annotated
