@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import os
 import threading
 import time
@@ -35,8 +36,9 @@ from graylane.core import (
     parse_document,
     resolve,
 )
+from graylane.core.bucketing import unit_of
 from graylane.core.snapshot import RolloutServe
-from graylane.metrics import Recorder, SharedCounters, payload
+from graylane.metrics import Recorder, SharedCounters, cluster_of, payload, percentage_text
 from graylane.sync import RETRYABLE, Synchronizer, UnusableConfig, describe, failure_kind
 from graylane.transport import Fetched, Transport
 
@@ -293,19 +295,36 @@ class Client:
 
     # --- events for guards ------------------------------------------------------------
 
-    def track(self, event: str, context: Context | None = None, value: int = 1) -> None:
-        """Count an event (`request`, `error`, ...) against the variant this context gets
-        of every flag under a ramp. Only counts leave the process."""
+    def track(self, event: str, context: Context | None = None, value: float | None = None) -> None:
+        """Record an event (`request`, `error`, ...) against the variant this context gets
+        of every flag under a ramp, under the rollout percentage served now and the unit's
+        cluster. With `value` (a latency, an amount), record that measurement: guards read
+        its count, sum and sum of squares. Each call is one event: `value` is not a count.
+        Only aggregates leave the process."""
         try:
             if not isinstance(event, str) or not event or len(event) > 64:
                 self._log_once(("event", repr(event)), "track: event names are 1..64 characters")
+                return
+            if value is not None and not _measurable(value):
+                self._log_once(
+                    ("value", event), f"track: {event!r}: a value is a finite number, not {value!r}"
+                )
                 return
             state = self._state
             ctx = _EMPTY if context is None else context
             for key, rollout in state.ramped.items():
                 result = resolve(state.snapshot, key, ctx)
                 group = _group(rollout, result)
-                self._recorder.add((key, result.variant or "", group, event), int(value))
+                percentage, cluster = "", 0
+                if rollout is not None and group != "targeted":
+                    disabled = result.reason is Reason.DISABLED
+                    percentage = "0" if disabled else percentage_text(rollout.threshold)
+                    cluster = cluster_of(
+                        rollout.salt_prefix[:-1], unit_of(ctx.get(rollout.bucket_by))
+                    )
+                self._recorder.add_event(
+                    (key, result.variant or "", group, event, percentage), cluster, value
+                )
         except Exception as exc:  # noqa: BLE001
             self._crashed("track", exc, None)
 
@@ -386,13 +405,15 @@ class Client:
             if not pending:
                 return True
             now = time.time()
-            body = payload(pending, version=self._state.version, window=(self._window_start, now))
-            try:
-                transport.post_metrics(body)
-            except RETRYABLE as exc:
-                log.debug("graylane: metrics not sent (%s); kept for the next try", exc)
-                return False
-            self._recorder.mark_sent(pending)
+            window = (self._window_start, now)
+            for part in pending.parts():
+                body = payload(part, version=self._state.version, window=window)
+                try:
+                    transport.post_metrics(body)
+                except RETRYABLE as exc:
+                    log.debug("graylane: metrics not sent (%s); kept for the next try", exc)
+                    return False
+                self._recorder.mark_sent(part)
             self._recorder.retire_all_but(self._state.counters)
             self._window_start = now
             return True
@@ -669,6 +690,15 @@ def _group(rollout: RolloutServe | None, result: Evaluation) -> str:
     if rollout is None or result.rule is not None or result.reason is not Reason.SPLIT:
         return "targeted"
     return "unexposed" if result is rollout.outside else "exposed"
+
+
+def _measurable(value: object) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and abs(value) <= 1e15
+    )
 
 
 def _kind(value: object) -> str | None:

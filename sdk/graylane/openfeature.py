@@ -89,12 +89,11 @@ class GraylaneProvider(AbstractProvider):
         evaluation_context: EvaluationContext | None = None,
         tracking_event_details: TrackingEventDetails | None = None,
     ) -> None:
-        amount = 1
-        if tracking_event_details is not None and isinstance(
-            tracking_event_details.value, int | float
-        ):
-            amount = int(tracking_event_details.value)
-        self.client.track(tracking_event_name, to_context(evaluation_context), amount)
+        # OpenFeature's `value` is a measurement of the event (an amount, a duration),
+        # which is what Graylane's `value` is: one event, its value summed for guards.
+        value = None if tracking_event_details is None else tracking_event_details.value
+        measured = float(value) if isinstance(value, int | float) else None
+        self.client.track(tracking_event_name, to_context(evaluation_context), measured)
 
     # --- resolution -------------------------------------------------------------------
 

@@ -361,10 +361,17 @@ def test_only_flag_variant_and_event_names_leave_the_process(
     assert {(e["flag"], e["variant"]) for e in sent["evaluations"]} >= {(staff, "on")}
     assert sum(e["count"] for e in sent["evaluations"] if e["flag"] == key) == 15
     assert {e["event"] for e in sent["events"]} == {"request", "checkout-error"}
-    assert sum(e["count"] for e in sent["events"] if e["event"] == "checkout-error") == 15
+    # a value is one measurement, not a count
+    valued = [e for e in sent["events"] if e["event"] == "checkout-error"]
+    assert sum(e["count"] for e in valued) == 5
+    assert sum(sum(e["sums"]) for e in valued) == 15
+    assert sum(sum(e["squares"]) for e in valued) == 45
+    plain = {"clusters", "count", "event", "flag", "group", "percentage", "variant"}
     assert {tuple(sorted(e)) for e in sent["events"]} == {
-        ("count", "event", "flag", "group", "variant")
+        tuple(sorted(plain)),
+        tuple(sorted(plain | {"sums", "squares"})),
     }
+    assert {e["percentage"] for e in sent["events"]} == {50}
 
 
 def test_the_recorder_is_bounded_and_reports_what_it_dropped(
@@ -385,10 +392,13 @@ def test_the_recorder_is_bounded_and_reports_what_it_dropped(
     worker.start()
     worker.join(60)
 
+    def count(pending: graylane.metrics.Pending, event: str) -> int:
+        return sum(pending.events[(key, "off", "unexposed", event, "50")][0])
+
     pending = client._recorder.pending()
-    assert len(pending.counts) == limit
+    assert len(pending.events) == limit
     assert pending.dropped == extra
-    assert pending.counts[(key, "off", "unexposed", "event-0")] == 2
+    assert count(pending, "event-0") == 2
     body = graylane.metrics.payload(pending, version=client.version, window=(0.0, 1.0))
     assert body["dropped"] == extra
     assert len(body["events"]) == limit
@@ -397,8 +407,8 @@ def test_the_recorder_is_bounded_and_reports_what_it_dropped(
     client.track("event-0")
     client.track("fresh-event")
     pending = client._recorder.pending()
-    assert pending.counts[(key, "off", "unexposed", "event-0")] == 3
-    assert pending.counts[(key, "off", "unexposed", "fresh-event")] == 1
+    assert count(pending, "event-0") == 3
+    assert count(pending, "fresh-event") == 1
     assert pending.dropped == extra
 
     assert client.flush() is True
