@@ -87,6 +87,10 @@ def serve(
         # Workers migrate independently on SQLite; do it once before they start.
         db.migrate(db.create_db_engine(settings))
         os.environ["GRAYLANE_MIGRATE_ON_START"] = "false"
+    if workers > 1:
+        # With workers, uvicorn's "running on" line comes from a process whose logging no
+        # app has set up, so it never shows: say where the server listens here.
+        typer.echo(f"Graylane listening on http://{host}:{port} ({workers} workers)", err=True)
     uvicorn.run(
         "graylane_server.app:create_app",
         factory=True,
@@ -151,10 +155,13 @@ def user_create(
     username: Annotated[str, typer.Option(help="Sign-in name.")],
     role: Annotated[Role, typer.Option(help="What the user may do.")],
     password: Annotated[
-        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, help="Password.")
-    ],
+        str | None,
+        typer.Option(help="Password (prompted for, without echo, when not given)."),
+    ] = None,
 ) -> None:
     """Create a user (the password is prompted for when not given)."""
+    if password is None:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     settings = Settings()
     engine = db.create_db_engine(settings)
     if settings.embedded:

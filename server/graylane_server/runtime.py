@@ -26,6 +26,7 @@ from graylane_server.settings import Settings
 from graylane_server.tokens import service as tokens
 from graylane_server.tokens.auth import Authenticator
 from graylane_server.usage.store import RedisUsageStore, SqlUsageStore, UsageStore
+from graylane_server.users import service as users
 
 log = structlog.get_logger(__name__)
 
@@ -167,3 +168,14 @@ class Runtime:
             with db.transaction(self.sessions) as session:
                 if tokens.bootstrap(session, secret.get_secret_value()):
                     log.info("tokens.bootstrapped", name="bootstrap")
+        with self.readers() as session:
+            nobody = not tokens.admin_exists(session) and not users.any_user(session)
+        if nobody:
+            log.warning(
+                "server.no_admin",
+                hint="nobody can administer this server yet: start it once with "
+                "GRAYLANE_BOOTSTRAP_ADMIN_TOKEN=<a long random secret> (it becomes an admin "
+                "token), or run `graylane-server token create --role admin` or "
+                "`graylane-server user create --username NAME --role admin` with the same "
+                "GRAYLANE_* settings",
+            )

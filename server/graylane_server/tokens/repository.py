@@ -25,6 +25,14 @@ def listing(session: Session, *, include_revoked: bool) -> Sequence[TokenRow]:
     return session.scalars(query).all()
 
 
+def admin_exists(session: Session) -> bool:
+    """Whether an unrevoked admin token with the admin role exists."""
+    query = select(TokenRow.id).where(
+        TokenRow.kind == "admin", TokenRow.role == "admin", TokenRow.revoked_at.is_(None)
+    )
+    return session.scalars(query.limit(1)).first() is not None
+
+
 def count(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(TokenRow)) or 0
 

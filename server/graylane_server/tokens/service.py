@@ -74,6 +74,11 @@ def count_creation(limiter: Limiter, caller: Principal, *, most: int, window: fl
     limiter.record(key)
 
 
+def admin_exists(session: Session) -> bool:
+    """Whether someone holds a token that can administer the server."""
+    return repository.admin_exists(session)
+
+
 def listing(session: Session, *, include_revoked: bool = False) -> Sequence[TokenRow]:
     return repository.listing(session, include_revoked=include_revoked)
 

@@ -32,6 +32,10 @@ def get(session: Session, username: str) -> UserRow:
     return row
 
 
+def any_user(session: Session) -> bool:
+    return session.scalars(select(UserRow.id).limit(1)).first() is not None
+
+
 def listing(session: Session) -> Sequence[UserRow]:
     return session.scalars(select(UserRow).order_by(UserRow.username)).all()
 
