@@ -1,6 +1,12 @@
 """The ramp controller's one decision, as a pure function of the plan, where the ramp
-stands, the guard readings and the time. No I/O: the controller, the API's "why is it
-holding" and the simulation all call it."""
+stands, the guard readings, what the SDKs reported and the time. No I/O: the controller,
+the API's "why is it holding" and the simulation all call it.
+
+A breach rolls back whether the ramp is running, paused (a warning stopped it advancing,
+it still has users on the change) or completed (the controller only asks within the
+plan's watch). Advancing needs positive evidence: every guard healthy (its upper bound
+below its `max`), the stage's time and exposures counted from slices of the stage's own
+percentage, and reports that are not stale."""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ from typing import Literal
 
 from graylane.core.model import RampPlan
 from graylane_server.ramps.guards import Reading
+from graylane_server.ramps.observations import REQUEST, Observations
 
 RampStatus = Literal["draft", "running", "paused", "completed", "rolled_back"]
 
@@ -22,6 +29,16 @@ class RampState:
     """Index into the plan's stages; -1 before the ramp starts."""
     stage_started_at: float
     """Unix seconds."""
+    started_at: float | None = None
+    """When the ramp (this attempt) started: guards carry evidence from then on, across
+    stages and pauses. None: from the first observation given."""
+
+
+STALE_AFTER = 60.0
+"""Seconds the newest SDK window may lag the clock before a stage holds. An SDK flushes
+every 10 s into 10-second buckets and the controller ticks every 5 s, so fresh data lags
+by at most about 25 s; a minute allows one late flush without holding healthy ramps,
+and beyond it the newest (possibly bad) traffic is missing from the evidence."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +76,7 @@ def decide(
     plan: RampPlan,
     state: RampState,
     readings: Sequence[Reading],
-    exposures: int,
+    observations: Observations | int,
     now: float,
     *,
     by_hand: bool = False,
@@ -69,31 +86,40 @@ def decide(
     switch, pauses and the approval level do not stop a person; time, samples and guards
     do). `approval_level`, in a protected environment, is the percentage past which only
     a release manager advances: the controller holds there."""
-    # 1. Only a running ramp moves (a person may also advance a paused one).
+    # 1. A breached guard rolls back any ramp with users on the change.
+    if state.status in ("running", "paused", "completed"):
+        for reading in readings:
+            if reading.status == "breach":
+                return _rollback(plan, state, reading)
+    # 2. Only a running ramp moves on (a person may also advance a paused one).
     if state.status != "running" and not (by_hand and state.status == "paused"):
         return Hold(f"the ramp is {state.status.replace('_', ' ')}")
-    # 2. A breached guard rolls back, whatever else holds.
-    for reading in readings:
-        if reading.status == "breach":
-            if plan.on_breach == "step_back" and state.stage > 0:
-                back = state.stage - 1
-                return Rollback(
-                    f"guard {reading.guard}: {reading.detail}",
-                    reading.guard,
-                    back,
-                    plan.stages[back],
-                )
-            return Rollback(
-                f"guard {reading.guard}: {reading.detail}", reading.guard, -1, Decimal(0)
-            )
-    # 3. A warning pauses automatic advance.
-    for reading in readings:
-        if reading.status == "warn" and not by_hand:
-            return Pause(f"guard {reading.guard} warns: {reading.detail}", reading.guard)
+    # 3. A warning, a guard without data or a sample-ratio mismatch pauses automatic
+    #    advance, visibly.
+    if not by_hand and state.status == "running":
+        for reading in readings:
+            if reading.status == "warn":
+                return Pause(f"guard {reading.guard} warns: {reading.detail}", reading.guard)
+            if reading.status == "no_data":
+                return Pause(f"guard {reading.guard} has no data: {reading.detail}", reading.guard)
+            if reading.status == "mismatch":
+                return Pause(reading.detail, reading.guard)
     if state.stage + 1 >= len(plan.stages):
         return Hold("the ramp is at its last stage")
-    # 4. The stage must have run long enough, with enough exposures, all guards healthy.
-    left = plan.min_stage_duration - (now - state.stage_started_at)
+    # 4. The stage must have run long enough, as reported, with enough exposures at its
+    #    own percentage, all guards healthy.
+    reported = now
+    if isinstance(observations, int):
+        exposures = observations
+    else:
+        exposures = stage_exposures(plan, state, observations)
+        if observations.reported_until is None:
+            return Hold("no SDK report yet")
+        reported = observations.reported_until
+        lag = now - reported
+        if lag > STALE_AFTER:
+            return Hold(f"SDK reports are {_seconds(lag)} behind the clock")
+    left = plan.min_stage_duration - (min(now, reported) - state.stage_started_at)
     if left > 0:
         return Hold(f"{_seconds(left)} left in this stage")
     if exposures < plan.min_samples:
@@ -112,6 +138,25 @@ def decide(
                 f"ready: going past {approval_level.normalize():f}% here needs a release manager"
             )
     return Advance(stage, plan.stages[stage])
+
+
+def stage_exposures(plan: RampPlan, state: RampState, observations: Observations) -> int:
+    """Exposed requests counted at the stage's own percentage since it started (late
+    reports of the previous percentage are not this stage's exposures)."""
+    if state.stage < 0:
+        return 0
+    return sum(
+        s.exposed.get(REQUEST).n
+        for s in observations.at(plan.stages[state.stage], state.stage_started_at)
+    )
+
+
+def _rollback(plan: RampPlan, state: RampState, reading: Reading) -> Rollback:
+    reason = f"guard {reading.guard}: {reading.detail}"
+    if plan.on_breach == "step_back" and state.stage > 0:
+        back = state.stage - 1
+        return Rollback(reason, reading.guard, back, plan.stages[back])
+    return Rollback(reason, reading.guard, -1, Decimal(0))
 
 
 def _seconds(value: float) -> str:

@@ -1,42 +1,58 @@
-"""Guard readings: from counts (and external signals) to healthy, inconclusive, warn or
-breach. Pure: the controller, the API and the simulation all call the same code."""
+"""Guard readings: from Observations (and external signals) to healthy, inconclusive, warn,
+breach, no_data or mismatch. Pure: the controller, the API and the simulation all call
+the same code.
+
+An SDK guard (absolute or relative, on a rate or a continuous metric) reads an
+always-valid confidence sequence of its harm (`sequential`):
+
+- **breach** / **warn**: the lower bound is above `max` / `warn`, in the evidence
+  carried over the whole ramp (strata = rollout percentages), or in one of the change
+  detector's windows, restarted at the stage start and 1, 2, 4, ... minutes after it, so a
+  regression that starts mid-stage is not diluted by the healthy time before it. The
+  level `alpha` is split: half to the whole ramp, half evenly over the windows.
+- **healthy**: positive evidence of safety. The upper bound of the whole ramp's harm is
+  below `max` (at `SAFETY_ALPHA`), and the current stage's own estimate is not above it.
+- **no_data**: nothing to compare for longer than `NO_DATA_AFTER`.
+- **inconclusive** otherwise, with how long the current traffic needs to decide.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from decimal import Decimal
+from typing import TYPE_CHECKING, Literal
 
-from graylane.core.model import Guard
-from graylane_server.ramps.stats import DEFAULT_ALPHA, exceeds, log_evidence, relative_null
+from graylane.core.model import Guard, RampPlan
+from graylane_server.ramps.observations import (
+    CLUSTERS,
+    REQUEST,
+    Group,
+    Observations,
+    Series,
+    Slice,
+)
+from graylane_server.ramps.sequential import Stratum, Summary, boundary, summarise
 
-Status = Literal["healthy", "inconclusive", "warn", "breach"]
-REQUEST = "request"
-HOLD_EVIDENCE = math.log(5)
-"""A relative guard holds its stage once the evidence that the exposed group is worse
-reaches 5:1: far below the rollback bar, but above what the noise of two groups produces
-most of the time (holding on every unlucky ratio stalled a quarter of healthy ramps)."""
+if TYPE_CHECKING:
+    from graylane_server.ramps.decision import RampState
 
-
-@dataclass(frozen=True, slots=True)
-class GroupCounts:
-    """What the SDKs counted for one side of a ramp in the current stage."""
-
-    events: Mapping[str, int] = field(default_factory=dict)
-
-    @property
-    def requests(self) -> int:
-        return self.events.get(REQUEST, 0)
-
-    def rate(self, event: str) -> float | None:
-        return self.events.get(event, 0) / self.requests if self.requests else None
-
-
-@dataclass(frozen=True, slots=True)
-class StageCounts:
-    exposed: GroupCounts = field(default_factory=GroupCounts)
-    unexposed: GroupCounts = field(default_factory=GroupCounts)
+Status = Literal["healthy", "inconclusive", "warn", "breach", "no_data", "mismatch"]
+DEFAULT_ALPHA = 0.001
+"""Chance, per guard and stage, of a rollback (or warn) on a release within the limit."""
+SAFETY_ALPHA = 0.01
+"""Chance that the upper bound ever shows a harm above `max` as below it."""
+SRM_ALPHA = 0.001
+"""Sample-ratio mismatch: always-valid p-value below which the ramp pauses."""
+NO_DATA_AFTER = 600.0
+"""Seconds a stage may run with nothing for an SDK guard to compare before the guard
+reads `no_data` (and the ramp pauses, saying so): ten minutes is one default stage."""
+RESTARTS = (0, 60, 120, 240, 480, 960, 1920, 3840, 7680)
+"""Seconds after the stage start at which the change detector's windows begin."""
+SRM_MIN_CLUSTERS = 8
+"""Clusters with traffic needed on each side before a sample-ratio test is judged: with
+fewer, a few heavy units decide the ratio and no variance estimate is trustworthy."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +63,8 @@ class External:
     """Guard label -> the query's current value (None: no data)."""
     firing: Mapping[str, bool] = field(default_factory=dict)
     """Guard name -> an alert is firing."""
+    missing_since: Mapping[str, float] = field(default_factory=dict)
+    """Guard label -> since when (Unix seconds) its query has answered no value."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,33 +74,84 @@ class Reading:
     status: Status
     detail: str
     value: float | None = None
-    """The measured rate (absolute), the exposed-to-unexposed ratio (relative, 1.0 is
-    "the same"), or the query's value; `limit` and `warn` are on the same scale."""
+    """The measured harm: the exposed group's mean (absolute), the exposed-to-unexposed
+    ratio (relative, 1.0 is "the same"), or the query's value; `limit`, `warn`, `lower`
+    and `upper` are on the same scale."""
     control: float | None = None
-    """The unexposed group's rate, for relative guards."""
+    """The unexposed group's mean, for relative guards."""
     limit: float | None = None
     warn: float | None = None
     samples: int = 0
+    lower: float | None = None
+    """Always-valid lower bound of the harm (None: unknown)."""
+    upper: float | None = None
+    """Always-valid upper bound of the harm (None: unbounded)."""
+    needs: float | None = None
+    """Seconds more at the current traffic until the guard can show harm below its limit
+    (None: not projected, e.g. the estimate is above the limit or there is no traffic)."""
 
 
-def _percent(rate: float | None) -> str:
-    return "n/a" if rate is None else f"{rate * 100:.3g}%"
+# --- legacy counts, kept while callers move to Observations -------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class GroupCounts:
+    events: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def requests(self) -> int:
+        return self.events.get(REQUEST, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class StageCounts:
+    exposed: GroupCounts = field(default_factory=GroupCounts)
+    unexposed: GroupCounts = field(default_factory=GroupCounts)
+
+    def observations(self, percentage: Decimal, start: float) -> Observations:
+        def group(counts: GroupCounts) -> Group:
+            return Group({e: _one_cluster(n) for e, n in counts.events.items()})
+
+        slice_ = Slice(start, percentage, group(self.exposed), group(self.unexposed))
+        return Observations((slice_,), None)
+
+
+def _one_cluster(n: int) -> Series:
+    count = (n,) + (0,) * (CLUSTERS - 1)
+    total = (float(n),) + (0.0,) * (CLUSTERS - 1)
+    return Series(count, total, total)
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+def readings(
+    plan: RampPlan,
+    state: RampState,
+    observations: Observations,
+    external: External,
+    now: float,
+) -> list[Reading]:
+    """Every guard of the plan, then the sample-ratio check."""
+    out = [read(g, observations, external, plan=plan, state=state, now=now) for g in plan.guards]
+    out.append(sample_ratio(observations, state, now))
+    return out
 
 
 def read(
     guard: Guard,
-    counts: StageCounts,
+    observations: Observations,
     external: External,
     *,
-    min_samples: int,
+    plan: RampPlan,
+    state: RampState,
+    now: float,
     alpha: float = DEFAULT_ALPHA,
 ) -> Reading:
-    if guard.kind == "absolute":
-        return _absolute(guard, counts, min_samples, alpha)
-    if guard.kind == "relative":
-        return _relative(guard, counts, min_samples, alpha)
+    if guard.kind in ("absolute", "relative"):
+        return _sdk_guard(guard, observations, plan, state, now, alpha)
     if guard.kind == "prometheus":
-        return _threshold(guard, external.values.get(guard.label))
+        return _threshold(guard, external, now)
     firing = external.firing.get(guard.label, False)
     return Reading(
         guard.label,
@@ -92,77 +161,231 @@ def read(
     )
 
 
-def _event(guard: Guard) -> str:
-    assert guard.metric is not None
-    return guard.metric.removesuffix("_rate")
+def percentage_of(plan: RampPlan, state: RampState) -> Decimal:
+    return plan.stages[state.stage] if state.stage >= 0 else Decimal(0)
 
 
-def _absolute(guard: Guard, counts: StageCounts, min_samples: int, alpha: float) -> Reading:
-    event = _event(guard)
-    n = counts.exposed.requests
-    k = counts.exposed.events.get(event, 0)
-    rate = k / n if n else None
+def _since(state: RampState) -> float:
+    started = getattr(state, "started_at", None)
+    return float("-inf") if started is None else float(started)
 
-    def reading(status: Status, detail: str) -> Reading:
+
+def _strata(
+    slices: Sequence[Slice], event: str, continuous: bool
+) -> dict[Decimal, list[list[float]]]:
+    """Per percentage: per-cluster sums [a_x, b_x, q_x, a_u, b_u, q_u], each a list."""
+    out: dict[Decimal, list[list[float]]] = {}
+    for s in slices:
+        if s.percentage <= 0:
+            continue
+        rows = out.get(s.percentage)
+        if rows is None:
+            rows = out[s.percentage] = [[0.0] * CLUSTERS for _ in range(6)]
+        for offset, group in ((0, s.exposed), (3, s.unexposed)):
+            values, requests = group.get(event), group.get(REQUEST)
+            if values.n == 0 and requests.n == 0:
+                continue
+            for i, part in enumerate(
+                (values.total if continuous else values.count, requests.count, values.squares)
+            ):
+                row = rows[offset + i]
+                for c, v in enumerate(part):
+                    row[c] += v
+    return out
+
+
+def _summary(strata: Mapping[Decimal, list[list[float]]], relative: bool, binary: bool) -> Summary:
+    return summarise(
+        [
+            Stratum(
+                tuple(rows[0]),
+                tuple(rows[1]),
+                tuple(rows[2]),
+                tuple(rows[3]),
+                tuple(rows[4]),
+                tuple(rows[5]),
+                binary,
+            )
+            for _, rows in sorted(strata.items())
+        ],
+        relative,
+    )
+
+
+def _windows(slices: Sequence[Slice], state: RampState, now: float) -> list[list[Slice]]:
+    starts = [state.stage_started_at + r for r in RESTARTS if state.stage_started_at + r <= now]
+    return [[s for s in slices if s.start >= start] for start in starts]
+
+
+def _sdk_guard(  # noqa: PLR0917 - read's own arguments, passed through
+    guard: Guard,
+    observations: Observations,
+    plan: RampPlan,
+    state: RampState,
+    now: float,
+    alpha: float,
+) -> Reading:
+    relative = guard.kind == "relative"
+    continuous = guard.continuous
+    event = guard.event or "error"
+    since = _since(state)
+    slices = [s for s in observations.slices if s.start >= since]
+    whole = _summary(_strata(slices, event, continuous), relative, not continuous)
+    stage_slices = [
+        s
+        for s in slices
+        if s.percentage == percentage_of(plan, state) and s.start >= state.stage_started_at
+    ]
+    stage = _summary(_strata(stage_slices, event, continuous), relative, not continuous)
+    windows = [
+        _summary(_strata(w, event, continuous), relative, not continuous)
+        for w in _windows(stage_slices, state, now)
+    ]
+    offset = 1.0 if relative else 0.0
+    limit = None if guard.max is None else offset + guard.max
+    warn = None if guard.warn is None else offset + guard.warn
+    value = whole.estimate()
+    control = _control(whole) if relative else None
+    samples = round(stage.exposed)
+    lower, upper = whole.bounds(alpha) if whole.strata else (None, None)
+    if upper is not None and limit is not None:
+        upper = max(upper, 0.0)
+    _, safe_upper = whole.bounds(SAFETY_ALPHA) if whole.strata else (None, None)
+
+    def reading(status: Status, detail: str, needs: float | None = None) -> Reading:
         return Reading(
-            guard.label, "absolute", status, detail, rate, None, guard.max, guard.warn, n
+            guard.label,
+            guard.kind,
+            status,
+            detail,
+            value,
+            control,
+            limit,
+            warn,
+            samples,
+            lower,
+            safe_upper if safe_upper is not None else upper,
+            needs,
         )
 
-    shown = f"{guard.metric} {_percent(rate)} ({k}/{n})"
-    if guard.max is not None and exceeds(k, n, guard.max, alpha):
-        return reading("breach", f"{shown} is above {_percent(guard.max)}")
-    if guard.warn is not None and exceeds(k, n, guard.warn, alpha):
-        return reading("warn", f"{shown} is above {_percent(guard.warn)}")
-    if n < min_samples:
-        return reading("inconclusive", f"{n} of {min_samples} samples")
-    # Never advance while the measured rate is above the limit a person set.
-    if guard.max is not None and rate is not None and rate > guard.max:
-        return reading(
-            "inconclusive", f"{shown} is above {_percent(guard.max)}, not yet significant"
-        )
-    return reading("healthy", shown)
+    shown = _shown(guard, whole, value, control)
+    split = alpha / 2 / len(RESTARTS)
+    levels: tuple[tuple[float | None, Status], ...] = ((limit, "breach"), (warn, "warn"))
+    for level, status in levels:
+        if level is None:
+            continue
+        if whole.strata and whole.test(level).above(alpha / 2):
+            return reading(status, f"{shown}: {_above(guard, level)} (all stages so far)")
+        for start, window in zip(RESTARTS, windows, strict=False):
+            if window.strata and window.test(level).above(split):
+                return reading(
+                    status, f"{shown}: {_above(guard, level)} (since {start}s into the stage)"
+                )
+    if not whole.strata or whole.exposed <= 0 or value is None:
+        ran = now - state.stage_started_at
+        what = "no exposed and unexposed traffic to compare" if relative else "no exposed traffic"
+        if ran >= NO_DATA_AFTER:
+            return reading("no_data", f"{what} for {_duration(ran)}")
+        return reading("inconclusive", what)
+    if limit is None:
+        return reading("healthy", shown)
+    stage_value = stage.estimate()
+    if stage_value is not None and stage_value > limit:
+        return reading("inconclusive", f"{shown}: this stage reads above the limit")
+    if whole.test(limit).below(SAFETY_ALPHA):
+        return reading("healthy", f"{shown}: shown {_level(guard, limit)}")
+    needs = _needs(whole, stage, limit, state, observations, now)
+    goal = f"to show {guard.metric} {_level(guard, limit)}"
+    if needs is None:
+        return reading("inconclusive", f"{shown}: not yet shown {_level(guard, limit)}")
+    return reading(
+        "inconclusive",
+        f"{shown}: needs about {_duration(needs)} more at the current traffic {goal}",
+        needs,
+    )
 
 
-def _relative(guard: Guard, counts: StageCounts, min_samples: int, alpha: float) -> Reading:
-    event = _event(guard)
-    n_x, n_u = counts.exposed.requests, counts.unexposed.requests
-    k_x, k_u = counts.exposed.events.get(event, 0), counts.unexposed.events.get(event, 0)
-    rate_x, rate_u = counts.exposed.rate(event), counts.unexposed.rate(event)
-    # Shrink the exposed rate towards the control rate by one pseudo-error's worth of
-    # exposure, so a handful of requests with no (or one) error reads as "like control",
-    # not as infinitely better or worse.
-    control = (k_u + 1) / (n_u + 1)
-    ratio = ((k_x + 1) / (n_x + 1 / control)) / control
-
-    # Limits on the ratio's own scale: a `max` of 0.5 (50% worse) reads as 1.5.
-    limit = None if guard.max is None else 1 + guard.max
-    warn = None if guard.warn is None else 1 + guard.warn
-
-    def reading(status: Status, detail: str) -> Reading:
-        return Reading(guard.label, "relative", status, detail, ratio, rate_u, limit, warn, n_x)
-
-    shown = f"{guard.metric} {_percent(rate_x)} exposed vs {_percent(rate_u)} unexposed"
-    levels: tuple[tuple[float | None, Status], ...] = ((guard.max, "breach"), (guard.warn, "warn"))
-    if n_x and n_u:
-        for level, status in levels:
-            if level is not None and exceeds(k_x, k_x + k_u, relative_null(n_x, n_u, level), alpha):
-                return reading(status, f"{shown}: more than {level:.0%} worse")
-    if n_x < min_samples or n_u == 0:
-        return reading("inconclusive", f"{n_x} of {min_samples} exposed samples, {n_u} unexposed")
-    if (
-        guard.max is not None
-        and n_u
-        and log_evidence(k_x, k_x + k_u, relative_null(n_x, n_u, guard.max)) >= HOLD_EVIDENCE
-    ):
-        return reading("inconclusive", f"{shown}: worse, not yet significantly")
-    return reading("healthy", shown)
+def _control(summary: Summary) -> float | None:
+    a_u = sum(s[3] for s in summary.strata)
+    b_u = sum(s[4] for s in summary.strata)
+    return a_u / b_u if b_u else None
 
 
-def _threshold(guard: Guard, value: float | None) -> Reading:
+def _shown(guard: Guard, whole: Summary, value: float | None, control: float | None) -> str:
+    if guard.kind == "relative":
+        a_x = sum(s[0] for s in whole.strata)
+        b_x = whole.exposed
+        exposed = a_x / b_x if b_x else None
+        return f"{guard.metric} {_fmt(guard, exposed)} exposed vs {_fmt(guard, control)} unexposed"
+    return f"{guard.metric} {_fmt(guard, value)} ({round(whole.exposed)} requests)"
+
+
+def _fmt(guard: Guard, value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.4g}" if guard.continuous else f"{value * 100:.3g}%"
+
+
+def _level(guard: Guard, level: float) -> str:
+    if guard.kind == "relative":
+        return f"< {round((level - 1) * 100):g}% worse than unexposed"
+    return f"< {_fmt(guard, level)}"
+
+
+def _above(guard: Guard, level: float) -> str:
+    if guard.kind == "relative":
+        return f"more than {round((level - 1) * 100):g}% worse than unexposed"
+    return f"above {_fmt(guard, level)}"
+
+
+def _needs(  # noqa: PLR0917
+    whole: Summary,
+    stage: Summary,
+    limit: float,
+    state: RampState,
+    observations: Observations,
+    now: float,
+) -> float | None:
+    """Seconds until T(limit) reaches -u(V) if the signal per unit of variance stays as
+    it is and the variance grows at the current stage's pace."""
+    test = whole.test(limit)
+    if test.t >= 0 or test.v <= 0 or not stage.strata:
+        return None
+    pace_v = stage.test(limit).v
+    reported = observations.reported_until if observations.reported_until is not None else now
+    elapsed = min(now, reported) - state.stage_started_at
+    if pace_v <= 0 or elapsed <= 0:
+        return None
+    per_second = pace_v / elapsed
+    drift = -test.t / test.v
+    v = test.v
+    for _ in range(60):
+        if drift * v >= boundary(v, SAFETY_ALPHA):
+            return (v - test.v) / per_second
+        v *= 1.25
+    return None
+
+
+def _duration(seconds: float) -> str:
+    minutes = seconds / 60
+    if minutes < 1.5:
+        return f"{max(1, round(seconds))} seconds"
+    if minutes < 90:
+        return f"{round(minutes)} minutes"
+    hours = minutes / 60
+    return f"{hours:.1f} hours" if hours < 48 else f"{hours / 24:.0f} days"
+
+
+def _threshold(guard: Guard, external: External, now: float) -> Reading:
+    value = external.values.get(guard.label)
+
     def reading(status: Status, detail: str) -> Reading:
         return Reading(guard.label, guard.kind, status, detail, value, None, guard.max, guard.warn)
 
     if value is None:
+        since = external.missing_since.get(guard.label)
+        if since is not None and now - since >= NO_DATA_AFTER:
+            return reading("no_data", f"no value from the query for {_duration(now - since)}")
         return reading("inconclusive", "no value from the query")
     shown = f"{guard.query} = {value:g}"
     if guard.max is not None and value > guard.max:
@@ -170,3 +393,65 @@ def _threshold(guard: Guard, value: float | None) -> Reading:
     if guard.warn is not None and value > guard.warn:
         return reading("warn", f"{shown} is above {guard.warn:g}")
     return reading("healthy", shown)
+
+
+# --- sample-ratio mismatch ----------------------------------------------------------------
+
+SRM = "sample-ratio"
+
+
+def sample_ratio(observations: Observations, state: RampState, now: float) -> Reading:
+    """Exposed against unexposed requests, against the rollout percentage that produced
+    them (Fabijan et al. 2019, "Diagnosing sample ratio mismatch in online controlled
+    experiments", KDD). Per percentage p the statistic is N_x - p N; its variance the
+    larger of the binomial p(1-p)N and the cluster-robust sum over clusters, so heavy
+    units do not read as a mismatch. Judged with the two-sided normal-mixture boundary
+    (always valid, at `SRM_ALPHA`); `detail` also gives the single-look chi-square
+    p-value (1 degree of freedom) of the same z."""
+    since = _since(state)
+    t, v_binomial = 0.0, 0.0
+    residual = [0.0] * CLUSTERS
+    exposed_clusters, unexposed_clusters = set(), set()
+    n_x = n = 0
+    for s in observations.slices:
+        if s.start < since or not 0 < s.percentage < 100:
+            continue
+        p = float(s.percentage) / 100
+        x, u = s.exposed.get(REQUEST).count, s.unexposed.get(REQUEST).count
+        for c, (a, b) in enumerate(zip(x, u, strict=True)):
+            residual[c] += a - p * (a + b)
+            if a:
+                exposed_clusters.add(c)
+            if b:
+                unexposed_clusters.add(c)
+        sx, su = sum(x), sum(u)
+        n_x += sx
+        n += sx + su
+        t += sx - p * (sx + su)
+        v_binomial += p * (1 - p) * (sx + su)
+    c = CLUSTERS
+    robust = max(0.0, sum(r * r for r in residual) - t * t / c) * c / (c - 1)
+    v = max(v_binomial, robust)
+    base = Reading(SRM, "srm", "healthy", "", None, None, None, None, n)
+    z = t / math.sqrt(v) if v > 0 else 0.0
+    if min(len(exposed_clusters), len(unexposed_clusters)) < SRM_MIN_CLUSTERS or v <= 0:
+        return _with(base, "inconclusive", "too few units on one side to compare the ratio")
+    p_value = math.erfc(abs(z) / math.sqrt(2))
+    shown = f"{n_x} exposed of {n} requests, {z:+.1f} standard errors from the rollout"
+    if abs(t) >= boundary(v, SRM_ALPHA / 2):
+        return _with(
+            base,
+            "mismatch",
+            f"sample ratio mismatch: {shown} (always-valid p < {SRM_ALPHA:g}, single-look "
+            f"chi-square p = {p_value:.2g}); the groups are not what the rollout says, "
+            "so no comparison of them can be trusted",
+            z,
+        )
+    return _with(base, "healthy", shown, z)
+
+
+def _with(reading: Reading, status: Status, detail: str, z: float | None = None) -> Reading:
+    """`value` of a sample-ratio reading: z, the standard errors from the rollout."""
+    return Reading(
+        reading.guard, reading.kind, status, detail, z, None, None, None, reading.samples
+    )

@@ -1,0 +1,216 @@
+"""Always-valid confidence sequences for a guard's harm, from sufficient statistics.
+
+A guard asks whether the exposed group's mean (an error rate, a latency) exceeds a limit
+`theta`: absolutely (`mu_x <= theta`) or relative to the unexposed group
+(`mu_x <= theta * mu_u`). Both are tested through one linear statistic, stratified by the
+rollout percentage that produced the counts (within one percentage the exposed share is
+fixed by randomisation, so a baseline that moves over time moves both groups alike and
+cancels; mixing percentages is what produced Simpson's paradox):
+
+    T(theta) = sum_s [ A_xs - theta * lambda_s * A_us ],   lambda_s = B_xs / B_us
+
+(A: the metric's summed values, B: its observations; absolute guards have no `u` term,
+`lambda_s A_us` reads as `B_xs`). Under `harm == theta`, E[T] = 0, and T is a sum of
+independent cluster totals (units fall in fixed clusters, so a unit's correlated requests
+stay in one term). Its variance is the larger of
+
+- the cluster-robust ("bucket") estimate sum_c r_c^2 * C/(C-1), with r_c the cluster's
+  centred residual: the delta method for a ratio metric with the cluster as the unit
+  (Deng, Knoblich, Lu 2018, "Applying the delta method in metric analytics", §3), and
+- the model variance if requests were independent, at the fit constrained to the
+  boundary (binomial for event rates, so zero observed errors still carry variance).
+
+The boundary is the one-sided normal mixture (Howard, Ramdas, McAuliffe, Sekhon 2021,
+"Time-uniform, nonparametric, nonasymptotic confidence sequences", eq. (14); the mSPRT of
+Johari, Koomen, Pekelis, Walsh 2017 "Peeking at A/B tests" is the same mixture):
+
+    u(V) = sqrt( 2 (V + rho) log( sqrt((V + rho) / rho) / (2 alpha) + 1 ) )
+
+P(exists t: T_t >= u(V_t)) <= alpha for a martingale with Gaussian increments and
+variance process V; with the variance estimated this holds asymptotically
+(Waudby-Smith, Arbour, Sinha, Kennedy, Ramdas 2021, "Time-uniform central limit theory
+and asymptotic confidence sequences", Thm 2.2). The error rates it actually produces are
+measured by `bench/ramp_simulation.py`, not assumed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+RHO_EVENTS = 10.0
+"""Mixture scale in units of the statistic's variance (for event rates: about ten
+errors' worth). Makes the boundary tightest where guards usually decide."""
+
+
+@dataclass(frozen=True, slots=True)
+class Stratum:
+    """One rollout percentage's sufficient statistics, per cluster: the exposed group's
+    summed values `a_x` over `b_x` observations (and sum of squares `q_x`), the same
+    for the unexposed group. `binary`: the values are 0/1 events (an error rate)."""
+
+    a_x: tuple[float, ...]
+    b_x: tuple[float, ...]
+    q_x: tuple[float, ...]
+    a_u: tuple[float, ...]
+    b_u: tuple[float, ...]
+    q_u: tuple[float, ...]
+    binary: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Test:
+    """The statistic at one boundary `theta`: `t` and its variance `v`."""
+
+    theta: float
+    t: float
+    v: float
+
+    def above(self, alpha: float, rho: float = RHO_EVENTS) -> bool:
+        """Evidence, valid under continuous monitoring, that the harm exceeds theta."""
+        return self.v > 0 and self.t >= boundary(self.v, alpha, rho)
+
+    def below(self, alpha: float, rho: float = RHO_EVENTS) -> bool:
+        """Evidence, valid under continuous monitoring, that the harm is below theta."""
+        return self.v > 0 and -self.t >= boundary(self.v, alpha, rho)
+
+
+def boundary(v: float, alpha: float, rho: float = RHO_EVENTS) -> float:
+    """One-sided normal-mixture boundary u(V) (Howard et al. 2021, eq. (14))."""
+    return math.sqrt(2 * (v + rho) * math.log(math.sqrt((v + rho) / rho) / (2 * alpha) + 1))
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """Cluster-level sums that let T and V be evaluated at any theta in O(strata)."""
+
+    strata: tuple[tuple[float, ...], ...]
+    """Per stratum: A_x, B_x, Q_x, A_u, B_u, Q_u, lambda, binary (1.0/0.0)."""
+    sxx: float
+    sxy: float
+    syy: float
+    clusters: int
+    relative: bool
+
+    @property
+    def exposed(self) -> float:
+        return sum(s[1] for s in self.strata)
+
+    def estimate(self) -> float | None:
+        """The pooled harm: the exposed mean (absolute) or the exposed-to-unexposed
+        ratio of means, strata weighted by their exposed observations (relative)."""
+        a_x = sum(s[0] for s in self.strata)
+        if not self.relative:
+            b_x = self.exposed
+            return a_x / b_x if b_x else None
+        denominator = sum(s[6] * s[3] for s in self.strata)
+        return a_x / denominator if denominator > 0 else None
+
+    def test(self, theta: float) -> Test:
+        t = 0.0
+        model = 0.0
+        for a_x, b_x, q_x, a_u, b_u, q_u, lam, binary in self.strata:
+            if not self.relative:
+                t += a_x - theta * b_x
+                model += _variance(a_x, b_x, q_x, theta, binary > 0)
+                continue
+            t += a_x - theta * lam * a_u
+            if binary > 0:  # the fit constrained to mu_x = theta * mu_u
+                mu_u = (a_x + a_u) / (theta * b_x + b_u) if theta * b_x + b_u > 0 else 0.0
+                model += _variance(a_x, b_x, q_x, theta * mu_u, True)
+                model += (theta * lam) ** 2 * _variance(a_u, b_u, q_u, mu_u, True)
+            else:
+                model += _variance(a_x, b_x, q_x, a_x / b_x if b_x else 0.0, False)
+                mu_u = a_u / b_u if b_u else 0.0
+                model += (theta * lam) ** 2 * _variance(a_u, b_u, q_u, mu_u, False)
+        robust = self.sxx - 2 * theta * self.sxy + theta**2 * self.syy
+        c = self.clusters
+        if not self.relative:
+            robust -= t * t / c if c else 0.0
+        robust = max(0.0, robust) * c / (c - 1) if c > 1 else 0.0
+        return Test(theta, t, max(robust, model))
+
+    def bounds(self, alpha: float, rho: float = RHO_EVENTS) -> tuple[float | None, float | None]:
+        """The always-valid interval of the harm (lower, upper; None: unbounded)."""
+        estimate = self.estimate()
+        if estimate is None:
+            return None, None
+        lower = _solve(self, estimate, alpha, rho, up=False)
+        upper = _solve(self, estimate, alpha, rho, up=True)
+        return lower, upper
+
+
+def _variance(a: float, b: float, q: float, mu: float, binary: bool) -> float:
+    if b <= 0:
+        return 0.0
+    if binary:
+        mu = min(max(mu, 0.0), 1.0)
+        return b * mu * (1 - mu)
+    return max(0.0, q - 2 * mu * a + mu * mu * b)
+
+
+def _solve(summary: Summary, estimate: float, alpha: float, rho: float, up: bool) -> float | None:
+    """The theta where the one-sided test at theta just stops rejecting, by bisection on
+    a log scale (T is decreasing in theta)."""
+    if up:
+        low, high = max(estimate, 1e-9), max(estimate, 1e-9) * 2
+        for _ in range(60):
+            if summary.test(high).below(alpha, rho):
+                break
+            low, high = high, high * 2
+        else:
+            return None
+    else:
+        high, low = max(estimate, 1e-12), max(estimate, 1e-12) / 2
+        for _ in range(40):
+            if low < 1e-9 or summary.test(low).above(alpha, rho):
+                break
+            high, low = low, low / 2
+        if low < 1e-9:
+            return 0.0
+    for _ in range(18):
+        mid = math.sqrt(low * high)
+        rejected = (
+            summary.test(mid).below(alpha, rho) if up else summary.test(mid).above(alpha, rho)
+        )
+        if up:
+            low, high = (low, mid) if rejected else (mid, high)
+        else:
+            low, high = (mid, high) if rejected else (low, mid)
+    return high if up else low
+
+
+def summarise(strata: Sequence[Stratum], relative: bool) -> Summary:
+    """Collapse clusters into the sums `Summary.test` needs. Residuals are centred at
+    each stratum's own means, so sum_c (x_c - theta y_c)^2 is quadratic in theta."""
+    rows: list[tuple[float, ...]] = []
+    clusters = len(strata[0].a_x) if strata else 0
+    x = [0.0] * clusters
+    y = [0.0] * clusters
+    for s in strata:
+        a_x, b_x, a_u, b_u = sum(s.a_x), sum(s.b_x), sum(s.a_u), sum(s.b_u)
+        if relative and (b_x <= 0 or b_u <= 0):
+            continue  # no comparison possible at this percentage (e.g. 100%)
+        lam = b_x / b_u if b_u > 0 else 0.0
+        rows.append((a_x, b_x, sum(s.q_x), a_u, b_u, sum(s.q_u), lam, 1.0 if s.binary else 0.0))
+        mu_x = a_x / b_x if b_x else 0.0
+        for c, (a, b) in enumerate(zip(s.a_x, s.b_x, strict=True)):
+            x[c] += a - mu_x * b
+        if relative:
+            mu_u = a_u / b_u
+            for c, (a, b) in enumerate(zip(s.a_u, s.b_u, strict=True)):
+                y[c] += lam * (a - mu_u * b)
+    if not relative:
+        # T(theta) = sum_c (a_c - theta b_c): the residuals are the uncentred cluster terms,
+        # centred across clusters in `Summary.test`.
+        x = [0.0] * clusters
+        y = [0.0] * clusters
+        for s in strata:
+            for c, (a, b) in enumerate(zip(s.a_x, s.b_x, strict=True)):
+                x[c] += a
+                y[c] += b
+    sxx = sum(v * v for v in x)
+    sxy = sum(a * b for a, b in zip(x, y, strict=True))
+    syy = sum(v * v for v in y)
+    return Summary(tuple(rows), sxx, sxy, syy, clusters, relative)
