@@ -262,8 +262,8 @@ class Client:
         allocates nothing. Never raises."""
         try:
             result = self._resolve(key, context)
-            if result.error_code is not None and not self._ready.is_set():
-                return _error(key, ErrorCode.PROVIDER_NOT_READY, "no configuration yet")
+            if result.error_code is not None:
+                return self._failed(key, result)
             return result
         except Exception as exc:  # noqa: BLE001
             self._crashed(key, exc, None)
@@ -277,8 +277,8 @@ class Client:
             result = evaluate(self._state.snapshot, key, ctx)
             if result.variant is not None:
                 self._recorder.add((key, result.variant))
-            if result.error_code is not None and not self._ready.is_set():
-                return _error(key, ErrorCode.PROVIDER_NOT_READY, "no configuration yet")
+            if result.error_code is not None:
+                return self._failed(key, result)
             return result
         except Exception as exc:  # noqa: BLE001
             self._crashed(key, exc, None)
@@ -288,7 +288,11 @@ class Client:
         """Every flag evaluated for this context."""
         try:
             snapshot = self._state.snapshot
-            return {key: self._resolve(key, context) for key in snapshot.flags}
+            results = {key: self._resolve(key, context) for key in snapshot.flags}
+            for key, result in results.items():
+                if result.error_code is not None:
+                    results[key] = self._failed(key, result)
+            return results
         except Exception as exc:  # noqa: BLE001
             self._crashed("*", exc, None)
             return {}
@@ -641,6 +645,18 @@ class Client:
 
     # --- failures on the hot path -----------------------------------------------------
 
+    def _failed(self, key: str, result: Evaluation) -> Evaluation:
+        """An error result as `resolve` and `evaluate` return it: not-ready when no config
+        is in yet; an invalid context logged once per flag (its caller may never look)."""
+        if not self._ready.is_set():
+            return _error(key, ErrorCode.PROVIDER_NOT_READY, "no configuration yet")
+        if result.error_code is ErrorCode.INVALID_CONTEXT:
+            self._log_once(
+                (key, result.error_code),
+                f"graylane: {key!r}: {result.error_code} ({result.error_message})",
+            )
+        return result
+
     def _fall_back(self, key: str, result: Evaluation, default: T, expected: str | None) -> T:
         if not self._ready.is_set():
             code = ErrorCode.PROVIDER_NOT_READY
@@ -648,12 +664,13 @@ class Client:
             code = result.error_code
         else:
             code = ErrorCode.TYPE_MISMATCH
-        self._log_once(
-            (key, code),
-            f"graylane: {key!r}: {code}"
-            + (f" (the value is not a {expected})" if code is ErrorCode.TYPE_MISMATCH else "")
-            + "; serving the code default",
-        )
+        if code is ErrorCode.TYPE_MISMATCH:
+            detail = f" (the value is not a {expected})"
+        elif code is ErrorCode.INVALID_CONTEXT:
+            detail = f" ({result.error_message})"
+        else:
+            detail = ""
+        self._log_once((key, code), f"graylane: {key!r}: {code}{detail}; serving the code default")
         return default
 
     def _crashed(self, key: str, exc: Exception, default: T) -> T:
