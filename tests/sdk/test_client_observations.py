@@ -195,3 +195,14 @@ def test_memory_follows_keys_not_the_threads_that_came_and_went(
 
     seen = read(server, key, time.time() - 60)
     assert sum(s.exposed.requests + s.unexposed.requests for s in seen.slices) == 300
+
+
+def test_the_sdk_files_units_in_the_clusters_the_server_reads() -> None:
+    assert graylane.metrics.CLUSTERS == CLUSTERS
+    for i in range(200):
+        assert graylane.metrics.cluster_of("checkout", f"user-{i}") == cluster(
+            "checkout", f"user-{i}"
+        )
+    assert graylane.metrics.percentage_text(100) == "0.1"
+    assert graylane.metrics.percentage_text(12_345) == "12.345"
+    assert graylane.metrics.percentage_text(100_000) == "100"

@@ -13,7 +13,9 @@ longer ago than counts are kept (a clock far behind) is filed at arrival instead
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
+from graylane_server.ramps.observations import CLUSTERS
 from graylane_server.usage.schemas import MetricsReport, Window
 from graylane_server.usage.series import (
     evaluation_series,
@@ -61,22 +63,25 @@ def file_report(report: MetricsReport, arrival: float) -> Filing:
             series[name] = series.get(name, 0) + v.count
             continue
         filing.until[v.flag] = filing.at
-        prefix = observed_prefix(percentage_text(v.percentage), v.group, v.event)
-        for cluster, n in enumerate(v.clusters):
+        names = _names(percentage_text(v.percentage), v.group, v.event)
+        for name, n in zip(names[0], v.clusters, strict=True):
             if n:
-                name = f"{prefix}{cluster}"
                 series[name] = series.get(name, 0) + n
         if v.sums is not None and v.squares is not None:
             amounts = filing.amounts.setdefault(v.flag, {})
             # Stored as the excess over a plain event's value 1, so plain events (most
             # of them) write nothing here.
-            for cluster, (n, total, squares) in enumerate(
-                zip(v.clusters, v.sums, v.squares, strict=True)
-            ):
+            cells = zip(names[1], names[2], v.clusters, v.sums, v.squares, strict=True)
+            for s, q, n, total, squares in cells:
                 if total != n:
-                    name = f"s{prefix[1:]}{cluster}"
-                    amounts[name] = amounts.get(name, 0.0) + (total - n)
+                    amounts[s] = amounts.get(s, 0.0) + (total - n)
                 if squares != n:
-                    name = f"q{prefix[1:]}{cluster}"
-                    amounts[name] = amounts.get(name, 0.0) + (squares - n)
+                    amounts[q] = amounts.get(q, 0.0) + (squares - n)
     return filing
+
+
+@lru_cache(maxsize=4096)
+def _names(percentage: str, group: str, event: str) -> tuple[tuple[str, ...], ...]:
+    """The `o|`, `s|` and `q|` names of every cluster (built once per event and stage)."""
+    tail = observed_prefix(percentage, group, event)[1:]
+    return tuple(tuple(f"{kind}{tail}{c}" for c in range(CLUSTERS)) for kind in "osq")
