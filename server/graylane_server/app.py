@@ -33,6 +33,7 @@ from graylane_server.evaluation.ofrep import direct as ofrep_direct
 from graylane_server.evaluation.ofrep import router as ofrep_router
 from graylane_server.flags.endpoints import router as flags_router
 from graylane_server.logging import configure as configure_logging
+from graylane_server.ops.bodies import JsonBodies
 from graylane_server.ops.endpoints import router as ops_router
 from graylane_server.ops.limits import BodySizeLimit
 from graylane_server.ops.metrics import MetricsMiddleware
@@ -205,6 +206,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     # Added first, so innermost: every middleware added after it wraps these routes too.
     app.add_middleware(DirectDispatch, tables=(sdk_direct, ofrep_direct, usage_direct))
+    app.add_middleware(JsonBodies)  # ahead of the direct routes and FastAPI's alike
     mount_admin_ui(app, settings)  # /ui/ pages, /ui/static, and / redirecting to /ui/
     app.add_middleware(MetricsMiddleware, metrics=runtime.metrics, access_log=settings.access_log)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

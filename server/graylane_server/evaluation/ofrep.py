@@ -15,6 +15,7 @@ from graylane_server.configs.http import etag_matches
 from graylane_server.deps import runtime_of, sdk_client
 from graylane_server.direct_routes import DirectRoutes
 from graylane_server.evaluation.failures import failure
+from graylane_server.ops.bodies import PARSED
 from graylane_server.sdk.endpoints import served
 
 router = APIRouter(prefix="/ofrep/v1", tags=["ofrep"])
@@ -24,6 +25,9 @@ routing."""
 STREAM_PATH = "/api/v1/sdk/stream"
 
 
+_UNPARSED = object()
+
+
 class _BadRequest(Exception):
     def __init__(self, code: ErrorCode, details: str) -> None:
         self.code = code
@@ -31,10 +35,14 @@ class _BadRequest(Exception):
 
 
 async def _context(request: Request) -> dict[str, Any]:
-    try:
-        body = json.loads(await request.body() or b"null")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise _BadRequest(ErrorCode.PARSE_ERROR, f"the body is not valid JSON: {exc}") from exc
+    # The body was parsed and checked against the edge limits on its way in (see
+    # `ops.bodies`); what is left here is whatever is not JSON at all.
+    body = request.scope.get(PARSED, _UNPARSED)
+    if body is _UNPARSED:
+        try:
+            body = json.loads(await request.body() or b"null")
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise _BadRequest(ErrorCode.PARSE_ERROR, f"the body is not JSON: {exc}") from exc
     if not isinstance(body, dict):
         raise _BadRequest(ErrorCode.INVALID_CONTEXT, 'the body must be {"context": {...}}')
     context = body.get("context", {})
@@ -43,6 +51,15 @@ async def _context(request: Request) -> dict[str, Any]:
     # A `targetingKey` that is not a string or an integer is no unit, as in the SDK
     # (contract 2): evaluated like a missing one, never refused, so both answer alike.
     return context
+
+
+def _failed(result: Evaluation) -> dict[str, Any]:
+    assert result.error_code is not None
+    return failure(result.flag_key, str(result.error_code), result.error_message or "")
+
+
+def _answer(result: Evaluation) -> dict[str, Any]:
+    return _success(result) if result.error_code is None else _failed(result)
 
 
 def _success(result: Evaluation) -> dict[str, Any]:
@@ -82,6 +99,8 @@ async def evaluate_flag(key: str, request: Request) -> JSONResponse:
             failure(key, str(ErrorCode.FLAG_NOT_FOUND), f"flag {key!r} was not found"),
             status_code=404,
         )
+    if result.error_code is not None:
+        return JSONResponse(_failed(result), status_code=400)
     return JSONResponse(_success(result))
 
 
@@ -114,7 +133,7 @@ async def evaluate_flags(request: Request) -> Response:
         return Response(status_code=304, headers={"ETag": etag})
     snapshot = config.snapshot
     body = {
-        "flags": [_success(evaluate(snapshot, key, context)) for key in snapshot.flags],
+        "flags": [_answer(evaluate(snapshot, key, context)) for key in snapshot.flags],
         "metadata": {"version": str(config.version), "environment": config.environment},
         "eventStreams": [{"type": "sse", "endpoint": {"requestUri": STREAM_PATH}}],
     }
