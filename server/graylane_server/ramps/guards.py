@@ -170,31 +170,45 @@ def _since(state: RampState) -> float:
     return float("-inf") if started is None else float(started)
 
 
-def _strata(
-    slices: Sequence[Slice], event: str, continuous: bool
-) -> dict[Decimal, list[list[float]]]:
-    """Per percentage: per-cluster sums [a_x, b_x, q_x, a_u, b_u, q_u], each a list."""
-    out: dict[Decimal, list[list[float]]] = {}
-    for s in slices:
-        if s.percentage <= 0:
-            continue
-        rows = out.get(s.percentage)
-        if rows is None:
-            rows = out[s.percentage] = [[0.0] * CLUSTERS for _ in range(6)]
-        for offset, group in ((0, s.exposed), (3, s.unexposed)):
-            values, requests = group.get(event), group.get(REQUEST)
-            if values.n == 0 and requests.n == 0:
-                continue
-            for i, part in enumerate(
-                (values.total if continuous else values.count, requests.count, values.squares)
-            ):
+Sums = dict[Decimal, list[list[float]]]
+"""Per percentage: per-cluster sums [a_x, b_x, q_x, a_u, b_u, q_u]."""
+
+
+def _add(sums: Sums, s: Slice, event: str, continuous: bool) -> None:
+    rows = sums.get(s.percentage)
+    if rows is None:
+        rows = sums[s.percentage] = [[0.0] * CLUSTERS for _ in range(6)]
+    for offset, group in ((0, s.exposed), (3, s.unexposed)):
+        values, requests = group.get(event), group.get(REQUEST)
+        parts = (values.total if continuous else values.count, requests.count, values.squares)
+        for i, part in enumerate(parts):
+            if any(part):
                 row = rows[offset + i]
-                for c, v in enumerate(part):
-                    row[c] += v
+                rows[offset + i] = [a + b for a, b in zip(row, part, strict=True)]
+
+
+def _suffixes(
+    slices: Sequence[Slice], starts: Sequence[float], event: str, continuous: bool
+) -> list[Sums]:
+    """The sums of the slices starting at or after each of `starts` (ascending), in one
+    pass from the newest slice back."""
+    out: list[Sums] = [{} for _ in starts]
+    sums: Sums = {}
+    pending = len(starts) - 1
+    for s in sorted((s for s in slices if s.percentage > 0), key=lambda s: -s.start):
+        while pending >= 0 and s.start < starts[pending]:
+            out[pending] = {k: [list(r) for r in v] for k, v in sums.items()}
+            pending -= 1
+        if pending < 0:
+            break
+        _add(sums, s, event, continuous)
+    while pending >= 0:
+        out[pending] = sums
+        pending -= 1
     return out
 
 
-def _summary(strata: Mapping[Decimal, list[list[float]]], relative: bool, binary: bool) -> Summary:
+def _summary(sums: Sums, relative: bool, binary: bool) -> Summary:
     return summarise(
         [
             Stratum(
@@ -206,15 +220,10 @@ def _summary(strata: Mapping[Decimal, list[list[float]]], relative: bool, binary
                 tuple(rows[5]),
                 binary,
             )
-            for _, rows in sorted(strata.items())
+            for _, rows in sorted(sums.items())
         ],
         relative,
     )
-
-
-def _windows(slices: Sequence[Slice], state: RampState, now: float) -> list[list[Slice]]:
-    starts = [state.stage_started_at + r for r in RESTARTS if state.stage_started_at + r <= now]
-    return [[s for s in slices if s.start >= start] for start in starts]
 
 
 def _sdk_guard(  # noqa: PLR0917 - read's own arguments, passed through
@@ -230,27 +239,23 @@ def _sdk_guard(  # noqa: PLR0917 - read's own arguments, passed through
     event = guard.event or "error"
     since = _since(state)
     slices = [s for s in observations.slices if s.start >= since]
-    whole = _summary(_strata(slices, event, continuous), relative, not continuous)
-    stage_slices = [
-        s
-        for s in slices
-        if s.percentage == percentage_of(plan, state) and s.start >= state.stage_started_at
-    ]
-    stage = _summary(_strata(stage_slices, event, continuous), relative, not continuous)
+    percentage = percentage_of(plan, state)
+    starts = [state.stage_started_at + r for r in RESTARTS if state.stage_started_at + r <= now]
+    binary = not continuous
+    whole = _summary(_suffixes(slices, [since], event, continuous)[0], relative, binary)
+    own = [s for s in slices if s.percentage == percentage]
     windows = [
-        _summary(_strata(w, event, continuous), relative, not continuous)
-        for w in _windows(stage_slices, state, now)
+        _summary(sums, relative, binary) for sums in _suffixes(own, starts, event, continuous)
     ]
+    stage = windows[0] if windows else _summary({}, relative, binary)
     offset = 1.0 if relative else 0.0
     limit = None if guard.max is None else offset + guard.max
     warn = None if guard.warn is None else offset + guard.warn
     value = whole.estimate()
     control = _control(whole) if relative else None
     samples = round(stage.exposed)
-    lower, upper = whole.bounds(alpha) if whole.strata else (None, None)
-    if upper is not None and limit is not None:
-        upper = max(upper, 0.0)
-    _, safe_upper = whole.bounds(SAFETY_ALPHA) if whole.strata else (None, None)
+    lower = whole.lower(alpha) if whole.strata else None
+    upper = whole.upper(SAFETY_ALPHA) if whole.strata else None
 
     def reading(status: Status, detail: str, needs: float | None = None) -> Reading:
         return Reading(
@@ -264,7 +269,7 @@ def _sdk_guard(  # noqa: PLR0917 - read's own arguments, passed through
             warn,
             samples,
             lower,
-            safe_upper if safe_upper is not None else upper,
+            upper,
             needs,
         )
 

@@ -131,14 +131,15 @@ class Summary:
         robust = max(0.0, robust) * c / (c - 1) if c > 1 else 0.0
         return Test(theta, t, max(robust, model))
 
-    def bounds(self, alpha: float, rho: float = RHO_EVENTS) -> tuple[float | None, float | None]:
-        """The always-valid interval of the harm (lower, upper; None: unbounded)."""
+    def lower(self, alpha: float, rho: float = RHO_EVENTS) -> float | None:
+        """The always-valid lower bound of the harm (None: no estimate yet)."""
         estimate = self.estimate()
-        if estimate is None:
-            return None, None
-        lower = _solve(self, estimate, alpha, rho, up=False)
-        upper = _solve(self, estimate, alpha, rho, up=True)
-        return lower, upper
+        return None if estimate is None else _solve(self, estimate, alpha, rho, up=False)
+
+    def upper(self, alpha: float, rho: float = RHO_EVENTS) -> float | None:
+        """The always-valid upper bound of the harm (None: unbounded so far)."""
+        estimate = self.estimate()
+        return None if estimate is None else _solve(self, estimate, alpha, rho, up=True)
 
 
 def _variance(a: float, b: float, q: float, mu: float, binary: bool) -> float:
@@ -169,7 +170,7 @@ def _solve(summary: Summary, estimate: float, alpha: float, rho: float, up: bool
             high, low = low, low / 2
         if low < 1e-9:
             return 0.0
-    for _ in range(18):
+    for _ in range(12):
         mid = math.sqrt(low * high)
         rejected = (
             summary.test(mid).below(alpha, rho) if up else summary.test(mid).above(alpha, rho)
