@@ -1,6 +1,8 @@
 """Fixtures and helpers for ramp tests: the server fixtures of tests/server (fresh
 PostgreSQL, real Redis, a live server per test), with a controller that only acts when a
-test calls `tick(now=...)`, and with the ramp controller's own tables cleared too."""
+test calls `tick(now=...)`, and with the ramp controller's own tables cleared too. SDK
+counts are posted as an SDK reports them: for a window, made at a rollout percentage,
+split over unit clusters."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from pydantic import SecretStr
 from sqlalchemy import create_engine, text
 
 from graylane.core import compile_document, evaluate, parse_document
+from graylane_server.ramps.observations import CLUSTERS
 from graylane_server.settings import Settings
 from tests.server.conftest import *  # noqa: F403 - the server fixtures, shared as they are
 from tests.server.conftest import ADMIN_TOKEN, reset_database
@@ -27,8 +30,8 @@ CONTROLLER_INTERVAL = 3600.0
 """The live server's controller ticks once at start, then sleeps this long: tests drive
 it with `tick(now=...)`. Its lease lives three intervals."""
 
-BUCKET_SECONDS = 10
 SDK_CONFIG = "/api/v1/sdk/config"
+BUCKET_SECONDS = 10
 
 
 def clear_ramp_tables(url: str) -> None:
@@ -78,6 +81,7 @@ def ramp_block(
     auto_advance: bool = True,
     on_breach: str | None = None,
     approval_above: float | None = None,
+    watch: str | None = None,
 ) -> dict[str, Any]:
     block: dict[str, Any] = {
         "stages": list(stages),
@@ -90,6 +94,8 @@ def ramp_block(
         block["on_breach"] = on_breach
     if approval_above is not None:
         block["approval_above"] = approval_above
+    if watch is not None:
+        block["watch_completed"] = watch
     return block
 
 
@@ -237,32 +243,82 @@ def exposed_units(
 # --- SDK counts and time ------------------------------------------------------------------
 
 
-def event(flag: str, group: str, name: str, count: int, variant: str = "on") -> dict[str, Any]:
-    return {"flag": flag, "variant": variant, "group": group, "event": name, "count": count}
+def spread(count: int) -> list[int]:
+    """`count` split as evenly as it goes over the unit clusters, as many units would."""
+    share, rest = divmod(count, CLUSTERS)
+    return [share + (1 if cluster < rest else 0) for cluster in range(CLUSTERS)]
 
 
-def post_counts(sdk: httpx.Client, events: list[dict[str, Any]]) -> None:
-    response = sdk.post("/api/v1/sdk/metrics", json={"events": events})
-    assert response.status_code == 202, response.text
+def event(
+    flag: str, group: str, name: str, count: int, percentage: float, variant: str = "on"
+) -> dict[str, Any]:
+    """One SDK-reported count, made at rollout `percentage`, split over unit clusters."""
+    return {
+        "flag": flag,
+        "variant": variant,
+        "group": group,
+        "event": name,
+        "count": count,
+        "percentage": percentage,
+        "clusters": spread(count),
+    }
 
 
 def traffic(
     flag: str,
+    percentage: float,
     *,
     exposed: tuple[int, int] = (0, 0),
     unexposed: tuple[int, int] = (0, 0),
 ) -> list[dict[str, Any]]:
-    """SDK-shaped counts: (requests, errors) for the exposed and the unexposed group."""
+    """SDK-shaped counts made while the flag served `percentage`: (requests, errors) for
+    the exposed and the unexposed group."""
     out = []
     for group, (requests, errors), variant in (
         ("exposed", exposed, "on"),
         ("unexposed", unexposed, "off"),
     ):
         if requests:
-            out.append(event(flag, group, "request", requests, variant))
+            out.append(event(flag, group, "request", requests, percentage, variant))
         if errors:
-            out.append(event(flag, group, "error", errors, variant))
+            out.append(event(flag, group, "error", errors, percentage, variant))
     return out
+
+
+def split_traffic(
+    flag: str, percentage: float, requests: int, errors: float = 0.0
+) -> list[dict[str, Any]]:
+    """`requests` split between the groups as the rollout splits units (no sample-ratio
+    mismatch), each group failing `errors` of the time."""
+    exposed = round(requests * percentage / 100)
+    unexposed = requests - exposed
+    return traffic(
+        flag,
+        percentage,
+        exposed=(exposed, round(exposed * errors)),
+        unexposed=(unexposed, round(unexposed * errors)),
+    )
+
+
+def post_counts(
+    sdk: httpx.Client,
+    events: list[dict[str, Any]],
+    since: datetime,
+    until: datetime | None = None,
+) -> float:
+    """Report `events` as counted by an SDK from `since` until now, or until `until` once
+    the clock has passed it (the server files a report by the end of its window and takes
+    no window from the future). Returns the window's end, Unix seconds."""
+    floor = since.timestamp() + 0.001 if until is None else until.timestamp()
+    # A report is filed in the bucket of its window's end, and a slice is known by its
+    # bucket's start: end the window in the first bucket that starts inside the stage.
+    boundary = math.ceil(since.timestamp() / BUCKET_SECONDS) * BUCKET_SECONDS + 0.001
+    end = max(time.time(), floor, boundary)
+    wait_until(lambda: time.time() >= end, timeout=30, interval=0.01, what="the window to end")
+    window = {"start": since.timestamp(), "end": end}
+    response = sdk.post("/api/v1/sdk/metrics", json={"window": window, "events": events})
+    assert response.status_code == 202, response.text
+    return end
 
 
 def parse_time(value: str) -> datetime:
@@ -271,15 +327,3 @@ def parse_time(value: str) -> datetime:
 
 def at(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
-
-
-def wait_for_counting_bucket(stage_started_at: datetime) -> None:
-    """Counts arrive in 10-second buckets by arrival time, and a stage counts from the
-    first bucket boundary after it began: wait for that boundary before posting."""
-    boundary = math.ceil(stage_started_at.timestamp() / BUCKET_SECONDS) * BUCKET_SECONDS
-    wait_until(
-        lambda: time.time() >= boundary + 0.05,
-        timeout=BUCKET_SECONDS + 15,
-        interval=0.05,
-        what="the next counting bucket",
-    )

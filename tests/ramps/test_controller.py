@@ -26,10 +26,10 @@ from tests.ramps.conftest import (
     parse_time,
     post_counts,
     ramped_flag,
+    split_traffic,
     stored_percentage,
     traffic,
     unique_key,
-    wait_for_counting_bucket,
     wait_for_sdk_percentage,
 )
 from tests.server.conftest import ADMIN_TOKEN, TokenFactory
@@ -67,12 +67,9 @@ def test_a_healthy_ramp_advances_stage_by_stage_to_completion(
         key,
         ramped_flag(
             stages=(1, 25, 100),
-            min_stage_duration="5s",
+            min_stage_duration="2s",
             min_samples=1000,
-            guards=[
-                {"metric": "error_rate", "max": 0.01},
-                {"kind": "relative", "metric": "error_rate", "max": 1.0},
-            ],
+            guards=[{"kind": "relative", "metric": "error_rate", "max": 0.5}],
         ),
     )
     sdk = client_for(make_token(sdk="production"))
@@ -80,25 +77,26 @@ def test_a_healthy_ramp_advances_stage_by_stage_to_completion(
     act_ok(admin, key, "start")
     started = parse_time(get_ramp(admin, key)["stage_started_at"])
 
-    wait_for_counting_bucket(started)
-    post_counts(sdk, traffic(key, exposed=(600, 0), unexposed=(3000, 4)))
-    # not yet run its time
-    early = only_step(controller.tick(now=started + timedelta(seconds=4)), key)
+    end = post_counts(sdk, split_traffic(key, 1, 59_900, errors=0.01), started)
+    # not yet run its time (as the SDKs reported it)
+    early = only_step(controller.tick(now=min(at(end), started + timedelta(seconds=1))), key)
     assert isinstance(early.decision, Hold)
     assert "left in this stage" in early.decision.reason
     assert not early.applied
     # run its time, but 600 of 1000 exposures
-    ready = max(real_now(), started + timedelta(seconds=6))
-    short = only_step(controller.tick(now=ready), key)
+    end = post_counts(
+        sdk, split_traffic(key, 1, 100), started, until=started + timedelta(seconds=2)
+    )
+    short = only_step(controller.tick(now=at(end)), key)
     assert isinstance(short.decision, Hold)
     assert "400 more exposures needed" in short.decision.reason
     assert get_ramp(admin, key)["percentage"] == 1
 
-    post_counts(sdk, traffic(key, exposed=(600, 1), unexposed=(3000, 2)))
-    # the next stage begins at the tick, after every count of this one arrived
-    advanced_at = max(real_now(), ready)
+    # enough exposures, and enough of them to show the change is not 50% worse
+    end = post_counts(sdk, split_traffic(key, 1, 5_000_000, errors=0.01), started)
+    advanced_at = at(end)
     first = only_step(controller.tick(now=advanced_at), key)
-    assert first.decision == Advance(1, 25)
+    assert first.decision == Advance(1, 25), first
     assert first.applied
     ramp = get_ramp(admin, key)
     assert (ramp["status"], ramp["stage"], ramp["percentage"]) == ("running", 1, 25)
@@ -106,19 +104,28 @@ def test_a_healthy_ramp_advances_stage_by_stage_to_completion(
     assert stored_percentage(admin, key) == 25
     wait_for_sdk_percentage(sdk, key, 25)
 
-    # the new stage counts afresh: the first stage's 1200 exposures do not carry over
-    wait_for_counting_bucket(advanced_at)
+    # the new stage counts its own exposures: the first stage's do not carry over
     assert get_ramp(admin, key)["exposures"] == 0
-    post_counts(sdk, traffic(key, exposed=(1500, 2), unexposed=(3000, 3)))
-    done_at = max(real_now(), advanced_at + timedelta(seconds=6))
+    end = post_counts(
+        sdk,
+        split_traffic(key, 25, 200_000, errors=0.01),
+        advanced_at,
+        until=advanced_at + timedelta(seconds=2),
+    )
+    done_at = at(end)
     last = only_step(controller.tick(now=done_at), key)
-    assert last.decision == Advance(2, 100)
+    assert last.decision == Advance(2, 100), last
     assert last.applied
     ramp = get_ramp(admin, key)
     assert (ramp["status"], ramp["stage"], ramp["percentage"]) == ("completed", 2, 100)
     wait_for_sdk_percentage(sdk, key, 100)
-    # a completed ramp is left alone
-    assert steps_for(controller.tick(now=done_at + timedelta(hours=1)), key) == []
+    # a completed ramp is watched for the plan's `watch_completed` (1h), then left alone
+    watched = only_step(controller.tick(now=done_at + timedelta(minutes=59)), key)
+    assert isinstance(watched.decision, Hold)
+    assert not watched.applied
+    done = only_step(controller.tick(now=done_at + timedelta(hours=1)), key)
+    assert done.decision == Hold("the ramp is done")
+    assert get_ramp(admin, key)["status"] == "completed"
 
     moves = [e for e in audit_entries(admin, key) if e["actor"] == "controller"]
     assert [(e["action"], e["after"]["percentage"]) for e in moves] == [
@@ -142,10 +149,9 @@ def test_an_error_spike_in_the_exposed_group_rolls_back_to_zero(
     wait_for_sdk_percentage(sdk, key, 10)
     started = max(parse_time(get_ramp(admin, k)["stage_started_at"]) for k in (key, control))
 
-    wait_for_counting_bucket(started)
-    post_counts(sdk, traffic(key, exposed=(500, 150), unexposed=(5000, 10)))
-    # the same errors among unexposed units are not the change's doing
-    post_counts(sdk, traffic(control, exposed=(500, 0), unexposed=(500, 150)))
+    post_counts(sdk, traffic(key, 10, exposed=(500, 150), unexposed=(4500, 9)), started)
+    # errors among unexposed units only are not the change's doing
+    post_counts(sdk, traffic(control, 1, exposed=(500, 0), unexposed=(49_500, 150)), started)
     steps = server.runtime.controller.tick(now=real_now())
     step = only_step(steps, key)
     assert isinstance(step.decision, Rollback)
@@ -174,8 +180,7 @@ def test_a_warning_level_pauses_the_ramp(
     act_ok(admin, key, "start")
     started = parse_time(get_ramp(admin, key)["stage_started_at"])
 
-    wait_for_counting_bucket(started)
-    post_counts(sdk, traffic(key, exposed=(2000, 100), unexposed=(2000, 2)))
+    post_counts(sdk, traffic(key, 1, exposed=(2000, 100), unexposed=(2000, 2)), started)
     now = real_now()
     step = only_step(server.runtime.controller.tick(now=now), key)
     assert isinstance(step.decision, Pause)
@@ -185,8 +190,9 @@ def test_a_warning_level_pauses_the_ramp(
     assert "warns" in ramp["reason"]
     entry = audit_entries(admin, key)[-1]
     assert (entry["action"], entry["actor"]) == ("ramp.pause", "guard:error_rate")
-    # paused stays paused: the controller leaves it to a person
-    assert steps_for(server.runtime.controller.tick(now=now + timedelta(hours=2)), key) == []
+    # paused stays paused: only a person resumes it (the controller only watches)
+    later = only_step(server.runtime.controller.tick(now=now + timedelta(hours=2)), key)
+    assert not later.applied
     assert get_ramp(admin, key)["status"] == "paused"
 
 
@@ -238,20 +244,29 @@ def test_an_alert_from_outside_trips_a_webhook_guard_until_resolved(
 
 
 def test_in_a_protected_environment_the_controller_does_not_go_past_the_approval_level(
-    server: LiveServer, admin: httpx.Client, client_for: ClientFactory
+    server: LiveServer, admin: httpx.Client, make_token: TokenFactory, client_for: ClientFactory
 ) -> None:
     """`approval_above`: in a protected environment, going past it needs a release
     manager. The controller is not one: an editor may start a ramp there, but the
     controller must not then carry it past the level on its own."""
     key = unique_key("checkout")
-    plan = {"approval_above": 10, "guards": [], "min_samples": 0, "min_stage_duration": "0s"}
+    plan = {
+        "approval_above": 10,
+        "guards": [{"kind": "webhook", "name": "approval-load"}],
+        "min_samples": 1,
+        "min_stage_duration": "0s",
+    }
     create_flag(admin, key, ramped_flag(("staging", "production"), **plan))
     editor = client_for(named_token(admin, "eve", "editor"))
+    sdks = {env: client_for(make_token(sdk=env)) for env in ("staging", "production")}
     for environment in ("staging", "production"):
         act_ok(editor, key, "start", environment=environment)
-    now = real_now()
-    for tick in range(1, 5):
-        server.runtime.controller.tick(now=now + timedelta(seconds=tick))
+    for _ in range(4):
+        for environment, sdk in sdks.items():
+            ramp = get_ramp(admin, key, environment)
+            healthy = split_traffic(key, ramp["percentage"], 100_000)
+            post_counts(sdk, healthy, parse_time(ramp["stage_started_at"]))
+        server.runtime.controller.tick(now=real_now())
     # unprotected: the plan runs to completion on its own
     assert get_ramp(admin, key, "staging")["status"] == "completed"
     # protected: up to the approval level, then it waits for a release manager
@@ -356,9 +371,7 @@ def test_a_paused_ramp_stays_paused_across_a_server_restart(
     act_ok(admin, key, "start")
     act_ok(admin, key, "advance")
     paused = act_ok(admin, key, "pause", reason="holiday freeze")
-    # a firing alert: were the ramp treated as running, a tick would roll it back
     manager = client_for(named_token(admin, "alertmanager", "release_manager"))
-    assert manager.post("/api/v1/guards/alerts/restart-load", json=FIRING).status_code == 200
     server.stop()
 
     again = LiveServer(settings).start()
@@ -372,9 +385,9 @@ def test_a_paused_ramp_stays_paused_across_a_server_restart(
             assert ramp["version"] == paused["version"]
             controller = again.runtime.controller
             later = real_now() + timedelta(hours=1)
-            assert controller.tick(now=later) == []
+            assert not only_step(controller.tick(now=later), key).applied
             assert controller.leading
-            assert controller.tick(now=later + timedelta(hours=1)) == []
+            assert not only_step(controller.tick(now=later + timedelta(hours=1)), key).applied
             ramp = get_ramp(client, key)
             assert (ramp["status"], ramp["percentage"], ramp["version"]) == (
                 "paused",
@@ -382,5 +395,120 @@ def test_a_paused_ramp_stays_paused_across_a_server_restart(
                 paused["version"],
             )
             assert stored_percentage(client, key) == 10
+            # the restarted controller still watches it
+            fired = manager.post(
+                f"{again.url}/api/v1/guards/alerts/restart-load",
+                json=FIRING,
+                headers=manager.headers,
+            )
+            assert fired.status_code == 200, fired.text
+            step = only_step(controller.tick(now=later + timedelta(hours=2)), key)
+            assert isinstance(step.decision, Rollback)
+            assert step.applied
+            assert get_ramp(client, key)["status"] == "rolled_back"
     finally:
         again.stop()
+
+
+def test_controller_rolls_back_a_paused_ramp_on_breach(
+    server: LiveServer, admin: httpx.Client, make_token: TokenFactory, client_for: ClientFactory
+) -> None:
+    """A paused ramp still has units on the change: pausing stops it advancing, never
+    the rollback a breach calls for (whether a person or a guard's warning paused it)."""
+    key = unique_key("checkout")
+    create_flag(admin, key, ramped_flag(guards=[{"kind": "webhook", "name": "paused-load"}]))
+    manager = client_for(named_token(admin, "alertmanager", "release_manager"))
+    sdk = client_for(make_token(sdk="production"))
+    controller = server.runtime.controller
+    act_ok(admin, key, "start")
+    act_ok(admin, key, "advance")
+    act_ok(admin, key, "pause", reason="looks odd")
+    now = real_now()
+    quiet = only_step(controller.tick(now=now), key)
+    assert not quiet.applied
+    assert get_ramp(admin, key)["status"] == "paused"
+
+    assert manager.post("/api/v1/guards/alerts/paused-load", json=FIRING).status_code == 200
+    assert get_ramp(admin, key)["next_action"] == "rollback"
+    step = only_step(controller.tick(now=now + timedelta(seconds=5)), key)
+    assert isinstance(step.decision, Rollback)
+    assert step.applied
+    ramp = get_ramp(admin, key)
+    assert (ramp["status"], ramp["stage"], ramp["percentage"]) == ("rolled_back", -1, 0)
+    wait_for_sdk_percentage(sdk, key, 0)
+    entry = audit_entries(admin, key)[-1]
+    assert (entry["action"], entry["actor"]) == ("ramp.rollback", "guard:paused-load")
+    assert entry["before"] == {"status": "paused", "stage": 1, "percentage": 10}
+
+
+def test_a_paused_ramp_steps_back_on_breach_when_the_plan_says_so(
+    server: LiveServer, admin: httpx.Client, client_for: ClientFactory
+) -> None:
+    key = unique_key("checkout")
+    create_flag(
+        admin,
+        key,
+        ramped_flag(guards=[{"kind": "webhook", "name": "step-load"}], on_breach="step_back"),
+    )
+    manager = client_for(named_token(admin, "alertmanager", "release_manager"))
+    act_ok(admin, key, "start")
+    act_ok(admin, key, "advance")
+    act_ok(admin, key, "advance")
+    act_ok(admin, key, "pause")
+    assert manager.post("/api/v1/guards/alerts/step-load", json=FIRING).status_code == 200
+    step = only_step(server.runtime.controller.tick(now=real_now()), key)
+    assert isinstance(step.decision, Rollback)
+    assert step.applied
+    ramp = get_ramp(admin, key)
+    assert (ramp["status"], ramp["stage"], ramp["percentage"]) == ("paused", 1, 10)
+
+
+def test_a_completed_ramp_rolls_back_on_a_breach_within_its_watch(
+    server: LiveServer, admin: httpx.Client, make_token: TokenFactory, client_for: ClientFactory
+) -> None:
+    key = unique_key("checkout")
+    create_flag(
+        admin,
+        key,
+        ramped_flag(
+            stages=(1, 100), guards=[{"kind": "webhook", "name": "done-load"}], watch="30m"
+        ),
+    )
+    manager = client_for(named_token(admin, "alertmanager", "release_manager"))
+    sdk = client_for(make_token(sdk="production"))
+    act_ok(admin, key, "start")
+    completed = act_ok(admin, key, "advance")
+    assert (completed["status"], completed["percentage"]) == ("completed", 100)
+    assert completed["watch_completed"] == 1800
+    reached = parse_time(completed["stage_started_at"])
+    assert parse_time(completed["watching_until"]) == reached + timedelta(minutes=30)
+
+    assert manager.post("/api/v1/guards/alerts/done-load", json=FIRING).status_code == 200
+    step = only_step(server.runtime.controller.tick(now=reached + timedelta(minutes=29)), key)
+    assert isinstance(step.decision, Rollback)
+    assert step.applied
+    ramp = get_ramp(admin, key)
+    assert (ramp["status"], ramp["percentage"]) == ("rolled_back", 0)
+    wait_for_sdk_percentage(sdk, key, 0)
+    entry = audit_entries(admin, key)[-1]
+    assert (entry["action"], entry["actor"]) == ("ramp.rollback", "guard:done-load")
+    assert entry["before"]["status"] == "completed"
+
+
+def test_a_completed_ramp_is_done_once_its_watch_has_run(
+    server: LiveServer, admin: httpx.Client, client_for: ClientFactory
+) -> None:
+    key = unique_key("checkout")
+    create_flag(
+        admin,
+        key,
+        ramped_flag(stages=(1, 100), guards=[{"kind": "webhook", "name": "late-load"}]),
+    )
+    manager = client_for(named_token(admin, "alertmanager", "release_manager"))
+    act_ok(admin, key, "start")
+    reached = parse_time(act_ok(admin, key, "advance")["stage_started_at"])
+    assert manager.post("/api/v1/guards/alerts/late-load", json=FIRING).status_code == 200
+    step = only_step(server.runtime.controller.tick(now=reached + timedelta(hours=1)), key)
+    assert step.decision == Hold("the ramp is done")
+    assert not step.applied
+    assert get_ramp(admin, key)["status"] == "completed"

@@ -17,15 +17,18 @@ from tests.ramps.conftest import (
     exposed_units,
     get_ramp,
     named_token,
+    parse_time,
+    post_counts,
     ramp_path,
     ramped_flag,
     sdk_percentage,
+    split_traffic,
     stored_percentage,
+    traffic,
     unique_key,
     wait_for_sdk_percentage,
 )
 from tests.server.conftest import TokenFactory
-from tests.support.servers import wait_until
 
 ClientFactory = Callable[[str], httpx.Client]
 
@@ -42,7 +45,8 @@ def test_a_flag_with_a_ramp_block_has_a_draft_ramp(admin: httpx.Client) -> None:
     assert ramp["min_samples"] == 500
     assert ramp["protected"] is True
     assert ramp["next_action"] == "hold"
-    assert [r["guard"] for r in ramp["readings"]] == ["error_rate"]
+    # every guard of the plan, then the sample-ratio check
+    assert [r["guard"] for r in ramp["readings"]] == ["error_rate", "sample-ratio"]
 
 
 def test_a_flag_without_a_ramp_block_has_no_ramp_and_says_how_to_get_one(
@@ -334,35 +338,21 @@ def test_the_ramp_list_shows_started_ramps(admin: httpx.Client) -> None:
 
 
 def test_a_person_cannot_advance_past_a_breached_guard(
-    admin: httpx.Client, make_token: TokenFactory
+    admin: httpx.Client, make_token: TokenFactory, client_for: ClientFactory
 ) -> None:
     # Given a running ramp whose exposed group fails far above its 1% limit
     key = unique_key("checkout")
     create_flag(admin, key, ramped_flag())
-    version = act_ok(admin, key, "start")["version"]
-    sdk = httpx.Client(
-        base_url=str(admin.base_url),
-        headers={"Authorization": f"Bearer {make_token(sdk='production')}"},
-    )
-    events = [
-        {"flag": key, "variant": "on", "group": "exposed", "event": "request", "count": 200},
-        {"flag": key, "variant": "on", "group": "exposed", "event": "error", "count": 120},
-    ]
-
-    def breached() -> bool:
-        # counts are filed by arrival in 10 s buckets, and a stage counts from the first
-        # bucket after it began: keep reporting until the guard reads them
-        assert sdk.post("/api/v1/sdk/metrics", json={"events": events}).status_code == 202
-        return any(r["status"] == "breach" for r in get_ramp(admin, key)["readings"])
-
-    wait_until(breached, timeout=30, interval=1.0, what="the guard to read a breach")
+    started = act_ok(admin, key, "start")
+    sdk = client_for(make_token(sdk="production"))
+    post_counts(sdk, traffic(key, 1, exposed=(200, 120)), parse_time(started["stage_started_at"]))
+    assert any(r["status"] == "breach" for r in get_ramp(admin, key)["readings"])
     # When a person tries to advance anyway
-    refused = act(admin, key, "advance", version=version)
+    refused = act(admin, key, "advance", version=started["version"])
     # Then it is refused and nothing moved
     assert refused.status_code == 409
     assert "breached" in refused.json()["error"]["message"]
     assert stored_percentage(admin, key) == 1
-    sdk.close()
 
 
 def test_a_plan_with_empty_guards_or_zero_min_samples_is_refused_with_its_path(
@@ -394,9 +384,45 @@ def test_the_ramp_shows_the_default_guards_of_a_plan_that_names_none(
     assert [(r["guard"], r["kind"]) for r in ramp["readings"]] == [
         ("error_rate-relative", "relative"),
         ("error_rate", "absolute"),
+        ("sample-ratio", "srm"),
     ]
     stored = admin.get(f"/api/v1/flags/{key}").json()
     assert stored["environments"]["production"]["ramp"]["guards"] == [
         {"kind": "relative", "metric": "error_rate", "max": 0.5},
         {"metric": "error_rate", "max": 0.2},
     ]
+
+
+def test_each_guard_shows_its_interval_against_the_threshold_and_why_the_stage_holds(
+    admin: httpx.Client, make_token: TokenFactory, client_for: ClientFactory
+) -> None:
+    key = unique_key("checkout")
+    create_flag(
+        admin,
+        key,
+        ramped_flag(
+            min_stage_duration="0s",
+            min_samples=10,
+            guards=[{"kind": "relative", "metric": "error_rate", "max": 0.5}],
+        ),
+    )
+    started = act_ok(admin, key, "start")
+    sdk = client_for(make_token(sdk="production"))
+    post_counts(
+        sdk, split_traffic(key, 1, 20_000, errors=0.01), parse_time(started["stage_started_at"])
+    )
+    ramp = get_ramp(admin, key)
+    reading = ramp["readings"][0]
+    assert reading["status"] == "inconclusive", reading
+    # an always-valid interval of exposed/unexposed around "the same", wider than the limit
+    assert reading["lower"] is not None
+    assert reading["lower"] < 1.5
+    assert reading["upper"] is None or reading["upper"] > 1.5
+    assert reading["limit"] == 1.5
+    assert "exposed vs unexposed" in reading["interval"]
+    assert "limit +50%" in reading["interval"]
+    # and in words, why the stage holds
+    assert ramp["next_action"] == "hold"
+    assert "error_rate-relative" in ramp["holding"]
+    assert "more at the current traffic to show error_rate < 50%" in ramp["holding"]
+    assert reading["needs"] > 0

@@ -1,11 +1,13 @@
 """The ramp controller: the only loop in Graylane that acts on its own.
 
 Every replica runs one, but only the holder of the `ramp-controller` lease acts. Each
-tick, for every running ramp: read the guards (outside any write transaction), ask the
-pure `decide`, and if it says advance, pause or roll back, apply that in one short
-transaction that first re-checks the lease fence and the ramp's version. The change goes
-through the same write path as a person's, so it reaches every SDK the same way.
-Then it delivers due webhook notices.
+tick, for every ramp that still has units on the change at stake (running, paused, and
+completed within its plan's `watch_completed`): read the guards (outside any write
+transaction), ask the pure `decide`, and if it says advance, pause or roll back, apply
+that in one short transaction that first re-checks the lease fence and the ramp's
+version. A paused ramp is still watched: a warning stops it advancing, never the rollback
+a later breach calls for. The change goes through the same write path as a person's, so
+it reaches every SDK the same way. Then it delivers due webhook notices.
 """
 
 from __future__ import annotations
@@ -24,9 +26,9 @@ from starlette.concurrency import run_in_threadpool
 
 from graylane_server import lease as leases
 from graylane_server.models import utcnow
-from graylane_server.ramps import service
+from graylane_server.ramps import guards, service
 from graylane_server.ramps.decision import Advance, Decision, Hold, Pause, Rollback, decide
-from graylane_server.ramps.views import stage_readings
+from graylane_server.ramps.views import WATCHED, stage_readings
 from graylane_server.usage.store import UsageStore
 from graylane_server.webhooks import service as webhooks
 
@@ -62,6 +64,8 @@ class Controller:
         self.prometheus_url = prometheus_url
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.lease: leases.Lease | None = None
+        self.missing: dict[tuple[str, str], dict[str, float]] = {}
+        """(flag, environment) -> guard label -> since when its query has had no value."""
         self._http = httpx.Client(timeout=5.0)
 
     @property
@@ -91,11 +95,11 @@ class Controller:
             log.info("controller.leading", holder=self.holder, fence=lease.fence)
         self.lease = lease
         with self.readers() as session:
-            running = [
-                (r.flag, r.environment) for r in service.listing(session) if r.status == "running"
+            watched = [
+                (r.flag, r.environment) for r in service.listing(session) if r.status in WATCHED
             ]
         steps = []
-        for flag, environment in running:
+        for flag, environment in watched:
             try:
                 steps.append(self.step(flag, environment, lease, now))
             except Exception as exc:  # noqa: BLE001 - one broken ramp must not stop the rest
@@ -108,19 +112,28 @@ class Controller:
     def step(self, flag: str, environment: str, lease: leases.Lease, now: datetime) -> Step:
         with self.readers() as session:
             loaded = service.load(session, flag, environment)
-            counts, readings = stage_readings(
-                session, loaded, self.usage, now.timestamp(), self.prometheus_url
+            if watch_over(loaded, now):
+                return Step(flag, environment, Hold("the ramp is done"), applied=False)
+            missing = self.missing.setdefault((flag, environment), {})
+            observations, readings = stage_readings(
+                session,
+                loaded,
+                self.usage,
+                now.timestamp(),
+                self.prometheus_url,
+                missing_since=missing,
             )
+        _remember_missing(missing, readings, now.timestamp())
         version = None if loaded.row is None else loaded.row.version
         decision = decide(
             loaded.plan,
             loaded.state,
             readings,
-            counts.exposed.requests,
+            observations,
             now.timestamp(),
             approval_level=loaded.approval_level,
         )
-        if isinstance(decision, Hold):
+        if isinstance(decision, Hold) or not _acts(loaded.state.status, decision):
             return Step(flag, environment, decision, applied=False)
         with self.sessions() as session, session.begin():
             if not leases.still_held(session, lease, now):
@@ -154,6 +167,37 @@ class Controller:
                 leases.release(session, self.lease)
             self.lease = None
         self._http.close()
+
+
+def _remember_missing(
+    missing: dict[str, float], readings: list[guards.Reading], now: float
+) -> None:
+    """Since when each Prometheus guard's query has answered no value, so that a guard
+    that never gets data pauses the ramp (saying so) instead of holding it forever."""
+    for reading in readings:
+        if reading.kind != "prometheus":
+            continue
+        if reading.value is None:
+            missing.setdefault(reading.guard, now)
+        else:
+            missing.pop(reading.guard, None)
+
+
+def watch_over(loaded: service.Loaded, now: datetime) -> bool:
+    """A completed ramp whose plan's watch has run out: nobody reads its guards again."""
+    state = loaded.state
+    return state.status == "completed" and (
+        now.timestamp() - state.stage_started_at >= loaded.plan.watch_completed
+    )
+
+
+def _acts(status: str, decision: Decision) -> bool:
+    """Whether the controller applies `decision` to a ramp in `status`: a running ramp
+    moves every way; a paused or completed one only rolls back (pausing a paused ramp
+    changes nothing, and only a person resumes or advances it)."""
+    if isinstance(decision, Hold):
+        return False
+    return status == "running" or isinstance(decision, Rollback)
 
 
 def _transition(

@@ -44,6 +44,7 @@ def _view(session: Session, key: str, environment: str, runtime: Runtime) -> Ram
         usage=runtime.usage,
         now=time.time(),
         prometheus_url=runtime.settings.prometheus_url,
+        missing_since=runtime.controller.missing.get((key, environment)),
     )
 
 

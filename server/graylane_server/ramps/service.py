@@ -60,7 +60,8 @@ class Loaded:
         if self.row is None:
             return RampState("draft", -1, 0.0)
         status: RampStatus = self.row.status  # type: ignore[assignment]
-        return RampState(status, self.row.stage, self.row.stage_started_at.timestamp())
+        started = None if self.row.started_at is None else self.row.started_at.timestamp()
+        return RampState(status, self.row.stage, self.row.stage_started_at.timestamp(), started)
 
 
 def load(session: Session, key: str, environment: str, *, lock: bool = False) -> Loaded:

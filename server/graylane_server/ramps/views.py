@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
+from decimal import Decimal
 
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from graylane_server.ramps import guards, signals
-from graylane_server.ramps.decision import Advance, Hold, Pause, Rollback, decide
-from graylane_server.ramps.guards import StageCounts
+from graylane_server.ramps.decision import (
+    Advance,
+    Hold,
+    Pause,
+    RampState,
+    Rollback,
+    decide,
+    stage_exposures,
+)
+from graylane_server.ramps.observations import Observations
 from graylane_server.ramps.service import Loaded, load
-from graylane_server.usage.store import UsageStore
+from graylane_server.usage.store import BUCKET_SECONDS, UsageStore
+
+WATCHED = frozenset({"running", "paused", "completed"})
+"""Statuses with units on the change, whose guards are read."""
 
 
 class ReadingOut(BaseModel):
@@ -20,11 +33,21 @@ class ReadingOut(BaseModel):
     kind: str
     status: str
     detail: str
+    """What the guard reads, and why it holds, in words."""
     value: float | None
     control: float | None
     limit: float | None
     warn: float | None
     samples: int
+    lower: float | None
+    """Always-valid lower bound of the harm, on the scale of `value` and `limit` (for a
+    relative guard the exposed-to-unexposed ratio: 1.0 is "the same")."""
+    upper: float | None
+    """Always-valid upper bound of the harm (None: not bounded yet)."""
+    needs: float | None
+    """Seconds more at the current traffic until the guard can show harm below `limit`."""
+    interval: str | None
+    """The interval against the threshold, in words."""
 
 
 class RampView(BaseModel):
@@ -46,6 +69,10 @@ class RampView(BaseModel):
     started_at: datetime | None
     reason: str | None
     """Why the last transition happened."""
+    watch_completed: float
+    """Seconds the guards keep watching once the ramp reaches 100%."""
+    watching_until: datetime | None
+    """While the ramp is completed and still watched, when the watch ends."""
     exposures: int
     holding: str | None
     """Why the controller would not advance right now (None when it would)."""
@@ -56,20 +83,28 @@ class RampView(BaseModel):
 
 
 def stage_readings(
-    session: Session, loaded: Loaded, usage: UsageStore, now: float, prometheus_url: str | None
-) -> tuple[StageCounts, list[guards.Reading]]:
+    session: Session,
+    loaded: Loaded,
+    usage: UsageStore,
+    now: float,
+    prometheus_url: str | None,
+    *,
+    missing_since: Mapping[str, float] | None = None,
+) -> tuple[Observations, list[guards.Reading]]:
+    """What the SDKs reported since the ramp (this attempt) started, and every guard's
+    reading of it. `missing_since`: guard label -> since when its query has had no value,
+    as the controller has seen it."""
     state = loaded.state
-    counts = StageCounts()
-    if state.status in ("running", "paused"):
-        counts = signals.stage_counts(
-            usage, loaded.environment, loaded.flag.key, state.stage_started_at, now
+    observations = Observations()
+    if state.status in WATCHED:
+        since = state.stage_started_at if state.started_at is None else state.started_at
+        observations = signals.observations(
+            usage, loaded.environment, loaded.flag.key, since, now + BUCKET_SECONDS
         )
     external = signals.external(session, loaded.plan, prometheus_url)
-    readings = [
-        guards.read(g, counts, external, min_samples=loaded.plan.min_samples)
-        for g in loaded.plan.guards
-    ]
-    return counts, readings
+    if missing_since:
+        external = replace(external, missing_since=dict(missing_since))
+    return observations, guards.readings(loaded.plan, state, observations, external, now)
 
 
 def view(
@@ -80,14 +115,17 @@ def view(
     usage: UsageStore,
     now: float,
     prometheus_url: str | None,
+    missing_since: Mapping[str, float] | None = None,
 ) -> RampView:
     loaded = load(session, key, environment)
-    counts, readings = stage_readings(session, loaded, usage, now, prometheus_url)
+    observations, readings = stage_readings(
+        session, loaded, usage, now, prometheus_url, missing_since=missing_since
+    )
     decision = decide(
         loaded.plan,
         loaded.state,
         readings,
-        counts.exposed.requests,
+        observations,
         now,
         approval_level=loaded.approval_level,
     )
@@ -96,10 +134,7 @@ def view(
         type(decision)
     ]
     row, plan = loaded.row, loaded.plan
-    raw_counts: dict[str, Any] = {
-        "exposed": dict(counts.exposed.events),
-        "unexposed": dict(counts.unexposed.events),
-    }
+    exposures = stage_exposures(plan, loaded.state, observations)
     return RampView(
         flag=key,
         environment=environment,
@@ -117,12 +152,36 @@ def view(
         stage_started_at=None if row is None else row.stage_started_at,
         started_at=None if row is None else row.started_at,
         reason=None if row is None else row.reason,
-        exposures=counts.exposed.requests,
+        watch_completed=plan.watch_completed,
+        watching_until=_watching_until(loaded, now),
+        exposures=exposures,
         holding=holding,
         next_action=action,
         readings=[_reading(r) for r in readings],
-        counts=raw_counts,
+        counts=stage_counts(loaded.plan.stages, loaded.state, observations),
     )
+
+
+def stage_counts(
+    stages: tuple[Decimal, ...], state: RampState, observations: Observations
+) -> dict[str, dict[str, int]]:
+    """Group -> event -> how many the SDKs counted in this stage, at its percentage."""
+    out: dict[str, dict[str, int]] = {"exposed": {}, "unexposed": {}}
+    if state.stage < 0:
+        return out
+    for piece in observations.at(stages[state.stage], state.stage_started_at):
+        for name, group in (("exposed", piece.exposed), ("unexposed", piece.unexposed)):
+            for event, series in group.series.items():
+                out[name][event] = out[name].get(event, 0) + series.n
+    return out
+
+
+def _watching_until(loaded: Loaded, now: float) -> datetime | None:
+    state = loaded.state
+    if state.status != "completed":
+        return None
+    until = state.stage_started_at + loaded.plan.watch_completed
+    return datetime.fromtimestamp(until, UTC) if until > now else None
 
 
 def _reading(reading: guards.Reading) -> ReadingOut:
@@ -136,4 +195,31 @@ def _reading(reading: guards.Reading) -> ReadingOut:
         limit=reading.limit,
         warn=reading.warn,
         samples=reading.samples,
+        lower=reading.lower,
+        upper=reading.upper,
+        needs=reading.needs,
+        interval=interval(reading),
     )
+
+
+def interval(reading: guards.Reading) -> str | None:
+    """The always-valid interval of the harm against the guard's threshold, in words:
+    for a relative guard as the exposed group's difference from the unexposed one."""
+    if reading.kind not in ("absolute", "relative") or reading.limit is None:
+        return None
+    if reading.lower is None and reading.upper is None:
+        return None
+    if reading.kind == "relative":
+
+        def shown(x: float | None) -> str:
+            return "?" if x is None else f"{(x - 1) * 100:+.3g}%"
+
+        what = "exposed vs unexposed"
+    else:
+
+        def shown(x: float | None) -> str:
+            return "?" if x is None else f"{x:.4g}"
+
+        what = "exposed"
+    upper = "unbounded" if reading.upper is None else shown(reading.upper)
+    return f"{what}: {shown(reading.lower)} to {upper}, limit {shown(reading.limit)}"

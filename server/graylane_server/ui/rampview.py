@@ -191,6 +191,8 @@ def _describe(guard: ReadingOut) -> str:
         return f"rolls back when more than {round((guard.limit - 1) * 100)}% worse than unexposed"
     if guard.kind == "prometheus":
         return "a Prometheus query"
+    if guard.kind == "srm":
+        return "pauses when the exposed and unexposed counts do not match the rollout"
     return "an alert from outside (Alertmanager)"
 
 
@@ -292,6 +294,7 @@ def build(
         usage=runtime.usage,
         now=now,
         prometheus_url=runtime.settings.prometheus_url,
+        missing_since=runtime.controller.missing.get((flag.key, environment.key)),
     )
     loaded = service.load(session, flag.key, environment.key)
     plan: dict[str, Any] = dict(loaded.config.get("ramp", {}))
