@@ -393,8 +393,16 @@ class Client:
         return lambda: self._change_listeners.remove(callback)
 
     def on_status(self, callback: Callable[[str, str | None], None]) -> Callable[[], None]:
-        """Call `callback(status, detail)` on `ready`, `stale`, `error` and `recovered`."""
+        """Call `callback(status, detail)` on `ready`, `stale`, `error` and `recovered`.
+        Subscribed while a failure is going on (a refused key is found within the first
+        milliseconds), it hears that `error` at once."""
         self._status_listeners.append(callback)
+        failing, detail = self._failing, self._last_error
+        if failing is not None:
+            try:
+                callback("error", detail)
+            except Exception:
+                log.exception("graylane: an on_status callback failed")
         return lambda: self._status_listeners.remove(callback)
 
     def flush(self) -> bool:
