@@ -26,7 +26,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from graylane.core import Document, Snapshot, compile_document, parse_document
-from graylane_server.catalog import Catalog, RawDocument, ResolvedEncoder, load_catalog
+from graylane_server.catalog import (
+    Catalog,
+    RawDocument,
+    ResolvedEncoder,
+    load_catalog,
+    resolved_document,
+)
 from graylane_server.models import Environment
 
 log = structlog.get_logger(__name__)
@@ -60,6 +66,10 @@ class ConfigStore:
         self._catalog: Catalog | None = None
         self._document: Document | None = None
         self._encoder = ResolvedEncoder()
+        # Environments whose stored version could not be built: (version, why). Such a
+        # version is not tried again (its data cannot change without a new version); the
+        # environment keeps serving what it had, and readiness says so.
+        self._failures: dict[str, tuple[int, str]] = {}
 
     # --- reading ----------------------------------------------------------------------
 
@@ -68,6 +78,13 @@ class ConfigStore:
 
     def versions(self) -> dict[str, int]:
         return {env: c.version for env, c in self._configs.items()}
+
+    def failures(self) -> dict[str, str]:
+        """Environments whose newest config could not be built, and why."""
+        return {
+            env: f"version {version} cannot be built: {why}"
+            for env, (version, why) in self._failures.items()
+        }
 
     def stream_count(self) -> int:
         return sum(len(s) for s in self._subscribers.values())
@@ -95,7 +112,8 @@ class ConfigStore:
         with self._swapped:
             return self._swapped.wait_for(
                 lambda: all(
-                    (c := self._configs.get(env)) is not None and c.version >= version
+                    ((c := self._configs.get(env)) is not None and c.version >= version)
+                    or self._failures.get(env, (0, ""))[0] >= version
                     for env, version in versions.items()
                 ),
                 timeout,
@@ -123,14 +141,41 @@ class ConfigStore:
             versions = dict(
                 session.execute(select(Environment.key, Environment.config_version)).all()
             )
-            stale = {e: v for e, v in versions.items() if current.get(e) != v}
+            stale = {
+                e: v
+                for e, v in versions.items()
+                if current.get(e) != v and self._failures.get(e, (0, ""))[0] != v
+            }
+            for gone in [e for e in self._failures if e not in versions]:
+                del self._failures[gone]
             if not stale:
                 return []
             catalog = load_catalog(session, self._catalog)
-        document = parse_document(catalog.raw, previous=self._document)
-        self._catalog, self._document = catalog, document
+        document: Document | None
+        try:
+            document = parse_document(catalog.raw, previous=self._document)
+        except Exception:  # noqa: BLE001 - each environment is then built on its own below
+            document = None
+        else:
+            self._catalog, self._document = catalog, document
         self._encoder.forget_except(versions)
-        return [self._build(env, version, catalog.raw, document) for env, version in stale.items()]
+        built = []
+        for environment, version in stale.items():
+            try:
+                # Stored data that cannot be parsed, compiled or encoded (written before
+                # today's checks, or into the database directly) stops only the
+                # environments it reaches: the others still get their changes.
+                own = document or parse_document(resolved_document(catalog.raw, environment))
+                built.append(self._build(environment, version, catalog.raw, own))
+            except Exception as exc:  # noqa: BLE001 - recorded, logged once, shown by /readyz
+                why = _reason(exc)
+                self._failures[environment] = (version, why)
+                log.error(
+                    "config.build_failed", environment=environment, version=version, error=why
+                )
+            else:
+                self._failures.pop(environment, None)
+        return built
 
     def _build(
         self, environment: str, version: int, raw: RawDocument, document: Document
@@ -168,3 +213,15 @@ class ConfigStore:
                 # A slow reader only needs the newest version; drop the oldest notice.
                 queue.get_nowait()
             queue.put_nowait(config)
+
+
+def _reason(exc: Exception) -> str:
+    """What went wrong, in a line that is safe to log and to answer with."""
+    problems = getattr(exc, "problems", None)
+    if problems:
+        first = problems[0]
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        text = f"{first.path}: {first.message}{more}"
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    return text[:500].encode("utf-8", "backslashreplace").decode("utf-8")

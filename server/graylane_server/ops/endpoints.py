@@ -21,7 +21,8 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", responses={503: {"description": "Not ready: see `checks`."}})
 async def readyz(runtime: RuntimeDep) -> JSONResponse:
-    """The database answers and every environment's config is loaded."""
+    """The database answers and every environment's newest config is loaded; an
+    environment whose stored config cannot be built makes the replica not ready."""
 
     def ping() -> None:
         with runtime.engine.connect() as connection:
@@ -33,7 +34,12 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
         checks["database"] = "ok"
     except Exception as exc:  # noqa: BLE001 - any failure means not ready
         checks["database"] = f"unreachable: {type(exc).__name__}"
-    checks["configs"] = "ok" if runtime.store.versions() else "not loaded"
+    failures = runtime.store.failures()
+    if failures:
+        # This replica cannot serve the newest config of these environments.
+        checks["configs"] = "; ".join(f"{env}: {why}" for env, why in sorted(failures.items()))
+    else:
+        checks["configs"] = "ok" if runtime.store.versions() else "not loaded"
     ready = all(v == "ok" for v in checks.values())
     return JSONResponse(
         {"status": "ready" if ready else "not ready", "checks": checks},
