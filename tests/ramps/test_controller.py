@@ -512,3 +512,53 @@ def test_a_completed_ramp_is_done_once_its_watch_has_run(
     assert step.decision == Hold("the ramp is done")
     assert not step.applied
     assert get_ramp(admin, key)["status"] == "completed"
+
+
+def test_a_ramp_paused_by_a_warning_still_rolls_back_when_its_guard_breaches(
+    server: LiveServer, admin: httpx.Client, make_token: TokenFactory, client_for: ClientFactory
+) -> None:
+    """A bad release first crosses the warn level (the ramp pauses), then the max: the
+    units already on it are taken off, not left paused on the bad variant."""
+    key = unique_key("checkout")
+    guards = [{"metric": "error_rate", "warn": 0.02, "max": 0.2}]
+    create_flag(admin, key, ramped_flag(guards=guards))
+    sdk = client_for(make_token(sdk="production"))
+    controller = server.runtime.controller
+    started = parse_time(act_ok(admin, key, "start")["stage_started_at"])
+
+    end = post_counts(sdk, traffic(key, 1, exposed=(5000, 250), unexposed=(495_000, 0)), started)
+    warned = only_step(controller.tick(now=at(end)), key)
+    assert isinstance(warned.decision, Pause)
+    assert warned.applied
+    assert get_ramp(admin, key)["status"] == "paused"
+
+    end = post_counts(
+        sdk, traffic(key, 1, exposed=(20_000, 10_000), unexposed=(1_980_000, 0)), started
+    )
+    breached = only_step(controller.tick(now=at(end)), key)
+    assert isinstance(breached.decision, Rollback)
+    assert breached.applied
+    ramp = get_ramp(admin, key)
+    assert (ramp["status"], ramp["percentage"]) == ("rolled_back", 0)
+    wait_for_sdk_percentage(sdk, key, 0)
+    actions = [(e["action"], e["actor"]) for e in audit_entries(admin, key)][-2:]
+    assert actions == [("ramp.pause", "guard:error_rate"), ("ramp.rollback", "guard:error_rate")]
+
+
+def test_a_guard_whose_exposed_group_gets_no_traffic_pauses_the_ramp_saying_so(
+    server: LiveServer, admin: httpx.Client, make_token: TokenFactory, client_for: ClientFactory
+) -> None:
+    key = unique_key("checkout")
+    create_flag(
+        admin, key, ramped_flag(guards=[{"kind": "relative", "metric": "error_rate", "max": 0.5}])
+    )
+    sdk = client_for(make_token(sdk="production"))
+    started = parse_time(act_ok(admin, key, "start")["stage_started_at"])
+    # only unexposed traffic: nobody falls into the rollout
+    post_counts(sdk, traffic(key, 1, unexposed=(50_000, 50)), started)
+    step = only_step(server.runtime.controller.tick(now=started + timedelta(minutes=11)), key)
+    assert isinstance(step.decision, Pause)
+    assert step.applied
+    ramp = get_ramp(admin, key)
+    assert ramp["status"] == "paused"
+    assert "has no data" in ramp["reason"]

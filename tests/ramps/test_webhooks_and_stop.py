@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -15,6 +16,7 @@ import httpx
 import pytest
 
 from graylane.core import compile_document, evaluate, parse_document
+from graylane_server.ramps.decision import Pause
 from graylane_server.webhooks.service import deliver_due
 from graylane_server.webhooks.signing import verify
 from tests.ramps.conftest import (
@@ -23,6 +25,7 @@ from tests.ramps.conftest import (
     create_flag,
     get_ramp,
     named_token,
+    parse_time,
     ramped_flag,
     sdk_config,
     unique_key,
@@ -308,3 +311,34 @@ def test_emergency_stop_turns_off_every_flag_and_pauses_every_ramp_in_one_enviro
     # a tick does not resume what the stop paused
     server.runtime.controller.tick()
     assert get_ramp(admin, ramped)["status"] == "paused"
+
+
+def test_a_guard_without_data_pauses_the_ramp_with_a_visible_reason_and_a_notice(
+    server: LiveServer, admin: httpx.Client, receiver: Receiver
+) -> None:
+    """A Prometheus guard whose query never answers (no Prometheus configured here, as
+    when it is unreachable) must not hold a ramp silently forever."""
+    hook = register(admin, receiver.url("/hooks"), events=["ramp.warn"])
+    key = unique_key("checkout")
+    create_flag(
+        admin,
+        key,
+        ramped_flag(guards=[{"kind": "prometheus", "name": "load", "query": "up", "max": 1}]),
+    )
+    started = parse_time(act_ok(admin, key, "start")["stage_started_at"])
+    controller = server.runtime.controller
+    first = [s for s in controller.tick(now=started + timedelta(seconds=5)) if s.flag == key]
+    assert [s.applied for s in first] == [False]
+    assert get_ramp(admin, key)["readings"][0]["status"] == "inconclusive"
+
+    later = [s for s in controller.tick(now=started + timedelta(minutes=11)) if s.flag == key]
+    assert [(type(s.decision), s.applied) for s in later] == [(Pause, True)]
+    ramp = get_ramp(admin, key)
+    assert ramp["status"] == "paused"
+    assert "guard load has no data" in ramp["reason"]
+    assert "no value from the query for 11 minutes" in ramp["reason"]
+    entry = audit_entries(admin, key)[-1]
+    assert (entry["action"], entry["actor"]) == ("ramp.pause", "guard:load")
+    (notice,) = deliveries(admin, hook["id"])
+    assert notice["event"] == "ramp.warn"
+    assert "has no data" in notice["payload"]["reason"]
