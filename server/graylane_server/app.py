@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import redis
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -101,6 +103,27 @@ def error_response(request: Request, error: GraylaneError) -> JSONResponse:
     return JSONResponse(body, status_code=error.status, headers=error.headers)
 
 
+REDIS_RETRY_AFTER = 10
+"""Seconds an SDK waits before sending counts again while Redis is away."""
+
+
+class OutageLog:
+    """Logs a failing dependency once per outage: the first failure, then again only once
+    `quiet` seconds have passed without one (the outage ended, and this is a new one)."""
+
+    def __init__(self, event: str, quiet: float = 60.0) -> None:
+        self.event = event
+        self.quiet = quiet
+        self._last: float | None = None
+
+    def failed(self, exc: Exception) -> None:
+        now = time.monotonic()
+        new_outage = self._last is None or now - self._last > self.quiet
+        self._last = now
+        if new_outage:
+            log.warning(self.event, error=f"{type(exc).__name__}: {exc}")
+
+
 def install_error_handlers(app: FastAPI) -> None:
     render = error_response
 
@@ -157,6 +180,22 @@ def install_error_handlers(app: FastAPI) -> None:
         log.warning("database.unavailable", error=str(exc.orig))
         return render(
             request, Unavailable("the database is unreachable; nothing was changed, retry later")
+        )
+
+    redis_outage = OutageLog("redis.unavailable")
+
+    @app.exception_handler(redis.RedisError)
+    async def _redis_down(request: Request, exc: redis.RedisError) -> JSONResponse:
+        # Redis holds only counts and fan-out: an SDK keeps its counts and sends them again
+        # after `Retry-After`. One log line per outage, not one per report.
+        redis_outage.failed(exc)
+        return render(
+            request,
+            Unavailable(
+                "Redis is unreachable, so counts cannot be stored now; nothing was stored, "
+                "send them again later",
+                headers={"Retry-After": str(REDIS_RETRY_AFTER)},
+            ),
         )
 
     @app.exception_handler(Exception)
