@@ -11,6 +11,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -103,6 +104,8 @@ def error_response(request: Request, error: GraylaneError) -> JSONResponse:
     return JSONResponse(body, status_code=error.status, headers=error.headers)
 
 
+DOCS_ASSETS = "/docs/assets"
+"""Where the API docs pages load their scripts and styles from."""
 REDIS_RETRY_AFTER = 10
 """Seconds an SDK waits before sending counts again while Redis is away."""
 
@@ -223,7 +226,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await runtime.stop()
 
-    app = FastAPI(title="Graylane", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    # /docs and /redoc load Swagger UI and ReDoc from assets the server ships, not from a
+    # CDN, so they work offline and behind strict egress rules.
+    app = FastAPIOffline(
+        title="Graylane",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        static_url=DOCS_ASSETS,
+    )
     app.state.runtime = runtime
     install_error_handlers(app)
     for router in (

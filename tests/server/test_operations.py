@@ -4,6 +4,7 @@ one shape for every error, and logs that are JSON and never carry a token."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -155,6 +156,24 @@ def test_the_docs_page_is_html(server: LiveServer) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     assert "/openapi.json" in response.text
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_the_docs_pages_load_every_asset_from_the_server_itself(
+    server: LiveServer, page: str
+) -> None:
+    html = httpx.get(f"{server.url}{page}", timeout=10).text
+    # Nothing from another host: no absolute URL in any src or href.
+    referenced = re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)["']""", html)
+    assert referenced
+    assert [url for url in referenced if "//" in url] == []
+    assert "cdn" not in html.lower()
+    scripts = [url for url in referenced if url.endswith(".js")]
+    assert scripts
+    for url in referenced:
+        asset = httpx.get(f"{server.url}{url}", timeout=10)
+        assert asset.status_code == 200, url
+        assert len(asset.content) > 1000, url
 
 
 # --- one error shape ---------------------------------------------------------------------
