@@ -378,11 +378,25 @@ def assert_answer(
         assert any(o.named_by(path) for o in offending), f"{path!r} is not offending: {said}"
 
 
+REASONS = st.one_of(
+    st.none(),
+    st.sampled_from(["\u202eevil\u202c".encode(), "שלום".encode(), b"\xff\xfe", b"r" * 20_000]),
+)
+"""`X-Graylane-Reason`, recorded in the audit log: right-to-left text sent as UTF-8, bytes
+that are not UTF-8, a reason longer than any form would take."""
+
+
 def send(
-    http: httpx.Client, endpoint: Endpoint, params: dict[str, str], body: Any
+    http: httpx.Client,
+    endpoint: Endpoint,
+    params: dict[str, str],
+    body: Any,
+    reason: bytes | None = None,
 ) -> tuple[httpx.Response, bytes]:
     url = endpoint.path.format(**params)
-    headers = {"Content-Type": "application/json"}
+    headers: dict[str, str | bytes] = {"Content-Type": "application/json"}
+    if reason is not None:
+        headers["X-Graylane-Reason"] = reason
     if endpoint.version_of is not None and not path_offences(params):
         current = http.get(endpoint.version_of.format(**params))
         if current.status_code == 200 and "etag" in current.headers:
@@ -401,9 +415,9 @@ def test_every_write_endpoint_answers_hostile_json_with_2xx_or_a_4xx_naming_its_
     with server.client(token) as http:
 
         @HOSTILE
-        @given(params=params, body=bodies(endpoint))
-        def answers(params: dict[str, str], body: Any) -> None:
-            response, raw = send(http, endpoint, params, body)
+        @given(params=params, body=bodies(endpoint), reason=REASONS)
+        def answers(params: dict[str, str], body: Any, reason: bytes | None) -> None:
+            response, raw = send(http, endpoint, params, body, reason)
             offending = [] if body is None else hostile.offences(body)
             assert_answer(response, raw, offending, ofrep=endpoint.ofrep)
             if path_offences(params) and not endpoint.ofrep:
