@@ -22,7 +22,7 @@ from sqlalchemy.orm import sessionmaker
 from graylane_server.ramps import signals
 from graylane_server.ramps.observations import CLUSTERS, Observations
 from graylane_server.settings import Settings
-from graylane_server.usage.store import BUCKET_SECONDS, SqlUsageStore, bucket_of
+from graylane_server.usage.store import BUCKET_SECONDS, RedisUsageStore, SqlUsageStore, bucket_of
 from tests.server.conftest import ADMIN_TOKEN
 from tests.support.servers import LiveServer
 
@@ -273,25 +273,41 @@ def test_a_report_refuses_clusters_that_do_not_add_up_or_lack_a_percentage(store
         assert message in problems[0][1]
 
 
-def test_the_sql_store_on_postgresql_keeps_sums_and_the_newest_window(database_url: str) -> None:
+def test_the_sql_store_on_postgresql_adds_vectors_and_keeps_the_newest_window(
+    database_url: str,
+) -> None:
     engine = create_engine(database_url)
     sessions = sessionmaker(engine)
     store = SqlUsageStore(sessions, sessions)
     flag, at = unique(), a_bucket_ago(1)
-    name = "o|50|exposed|latency|4"
+    counts, sums = "o|50|exposed|latency", "s|50|exposed|latency"
+    vectors = {flag: {counts: [2] + [0] * (CLUSTERS - 2) + [5], sums: [0.5] * CLUSTERS}}
     try:
         for until in (at, at - 3):
-            asyncio.run(
-                store.record(
-                    ENV,
-                    at,
-                    {flag: {name: 2}},
-                    {flag: {"s|50|exposed|latency|4": 0.5}},
-                    {flag: until},
-                )
-            )
+            asyncio.run(store.record(ENV, at, {flag: {"v|on": 1}}, vectors, {flag: until}))
         fields = store.read_all(ENV, flag, at - 10, at + 10)
-        assert fields == {bucket_of(at): {name: 4, "s|50|exposed|latency|4": 1.0, "u": at}}
-        assert store.read(ENV, flag, at - 10, at + 10) == {bucket_of(at): {name: 4}}
+        assert fields == {
+            bucket_of(at): {
+                "v|on": 2,
+                counts: [4.0] + [0.0] * (CLUSTERS - 2) + [10.0],
+                sums: [1.0] * CLUSTERS,
+                "u": at,
+            }
+        }
+        assert store.read(ENV, flag, at - 10, at + 10) == {bucket_of(at): {"v|on": 2}}
     finally:
         engine.dispose()
+
+
+def test_the_redis_store_adds_vectors_exactly_in_one_script_call(redis_url: str) -> None:
+    store = RedisUsageStore(redis_url)
+    flag, at = unique(), a_bucket_ago(1)
+    big = 2**52 + 1  # exact in a double, as every per-cluster number must be
+    name = "o|0.1|unexposed|request"
+    for _ in range(2):
+        asyncio.run(store.record(ENV, at, {}, {flag: {name: [big, 1] + [0] * (CLUSTERS - 2)}}))
+    asyncio.run(store.record(ENV, at, {}, {flag: {"s|0.1|unexposed|request": [0.1] * CLUSTERS}}))
+    asyncio.run(store.record(ENV, at, {}, {flag: {"s|0.1|unexposed|request": [0.2] * CLUSTERS}}))
+    fields = store.read_all(ENV, flag, at - 10, at + 10)[bucket_of(at)]
+    assert fields[name][:3] == [2 * big, 2, 0]
+    assert fields["s|0.1|unexposed|request"] == [0.1 + 0.2] * CLUSTERS

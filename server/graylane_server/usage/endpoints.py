@@ -22,6 +22,8 @@ from graylane_server.usage.schemas import Accepted, FlagUsage, MetricsReport, Se
 from graylane_server.usage.store import BUCKET_SECONDS, RETENTION_SECONDS, bucket_of
 
 router = APIRouter(tags=["metrics"])
+LATEST_SECONDS = 253_402_300_799
+"""The last second of the year 9999: the latest window bound accepted."""
 direct = DirectRoutes()
 """Metric flushes, posted by every SDK every few seconds: served ahead of FastAPI's
 routing."""
@@ -105,7 +107,7 @@ async def post_metrics(request: Request) -> Response:
     # Answered only once every count is stored: no 202 stands for counts held in memory.
     filing = file_report(report, time.time())
     await runtime.usage.record(
-        client.environment, filing.at, filing.counts, filing.amounts, filing.until
+        client.environment, filing.at, filing.counts, filing.vectors, filing.until
     )
     if report.dropped:
         runtime.metrics.sdk_dropped.labels(client.environment).inc(report.dropped)
@@ -124,10 +126,16 @@ async def read_metrics(
     _: Viewer,
     since: Annotated[
         float | None,
-        Query(ge=0, allow_inf_nan=False, description="Unix seconds; default an hour ago."),
+        Query(
+            ge=0,
+            le=LATEST_SECONDS,
+            allow_inf_nan=False,
+            description="Unix seconds; default an hour ago.",
+        ),
     ] = None,
     until: Annotated[
-        float | None, Query(ge=0, allow_inf_nan=False, description="Unix seconds; default now.")
+        float | None,
+        Query(ge=0, le=LATEST_SECONDS, allow_inf_nan=False, description="Unix seconds; default now."),
     ] = None,
 ) -> FlagUsage:
     """Counts the SDKs reported for one flag: totals per variant, per group and event, and
@@ -136,7 +144,7 @@ async def read_metrics(
     now = time.time()
     end = now if until is None else min(until, now + BUCKET_SECONDS)
     start = end - 3600 if since is None else since
-    start = max(start, end - RETENTION_SECONDS)
+    start = min(max(start, end - RETENTION_SECONDS), end)  # a window ahead of `until` is empty
     buckets = await run_in_threadpool(runtime.usage.read, environment, key, start, end)
     evaluations: Counter[str] = Counter()
     events: defaultdict[str, Counter[str]] = defaultdict(Counter)

@@ -12,19 +12,18 @@ longer ago than counts are kept (a clock far behind) is filed at arrival instead
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 
-from graylane_server.ramps.observations import CLUSTERS
 from graylane_server.usage.schemas import MetricsReport, Window
 from graylane_server.usage.series import (
     evaluation_series,
     event_series,
-    observed_prefix,
+    observed_series,
     percentage_text,
     unattributed_series,
 )
-from graylane_server.usage.store import RETENTION_SECONDS, Amounts, Tally
+from graylane_server.usage.store import RETENTION_SECONDS, Tally, Vectors
 
 GUARDED = ("exposed", "unexposed")
 
@@ -34,7 +33,8 @@ class Filing:
     at: float
     """When the report is filed (Unix seconds): its bucket holds everything below."""
     counts: Tally = field(default_factory=dict)
-    amounts: Amounts = field(default_factory=dict)
+    vectors: Vectors = field(default_factory=dict)
+    """Per unit cluster: counts (`o|…`) and the excess of sums and squares (`s|…`, `q|…`)."""
     until: dict[str, float] = field(default_factory=dict)
     """Flags with counts guards read, each with the window's end (`at`)."""
 
@@ -63,25 +63,24 @@ def file_report(report: MetricsReport, arrival: float) -> Filing:
             series[name] = series.get(name, 0) + v.count
             continue
         filing.until[v.flag] = filing.at
-        names = _names(percentage_text(v.percentage), v.group, v.event)
-        for name, n in zip(names[0], v.clusters, strict=True):
-            if n:
-                series[name] = series.get(name, 0) + n
+        vectors = filing.vectors.setdefault(v.flag, {})
+        percentage = percentage_text(v.percentage)
+        _add(vectors, observed_series("o", percentage, v.group, v.event), v.clusters)
         if v.sums is not None and v.squares is not None:
-            amounts = filing.amounts.setdefault(v.flag, {})
-            # Stored as the excess over a plain event's value 1, so plain events (most
-            # of them) write nothing here.
-            cells = zip(names[1], names[2], v.clusters, v.sums, v.squares, strict=True)
-            for s, q, n, total, squares in cells:
-                if total != n:
-                    amounts[s] = amounts.get(s, 0.0) + (total - n)
-                if squares != n:
-                    amounts[q] = amounts.get(q, 0.0) + (squares - n)
+            # Kept as the excess over a plain event's value 1, so plain events (most of
+            # them) write nothing here.
+            sums = [total - n for total, n in zip(v.sums, v.clusters, strict=True)]
+            squares = [total - n for total, n in zip(v.squares, v.clusters, strict=True)]
+            if any(sums):
+                _add(vectors, observed_series("s", percentage, v.group, v.event), sums)
+            if any(squares):
+                _add(vectors, observed_series("q", percentage, v.group, v.event), squares)
     return filing
 
 
-@lru_cache(maxsize=4096)
-def _names(percentage: str, group: str, event: str) -> tuple[tuple[str, ...], ...]:
-    """The `o|`, `s|` and `q|` names of every cluster (built once per event and stage)."""
-    tail = observed_prefix(percentage, group, event)[1:]
-    return tuple(tuple(f"{kind}{tail}{c}" for c in range(CLUSTERS)) for kind in "osq")
+def _add(vectors: dict[str, Sequence[float]], name: str, values: Sequence[float]) -> None:
+    held = vectors.get(name)
+    if held is None:
+        vectors[name] = list(values)
+    else:
+        vectors[name] = [a + b for a, b in zip(held, values, strict=True)]

@@ -22,29 +22,25 @@ def observations_of(fields: Fields) -> Observations:
     unattributed = 0
     for bucket, values in fields.items():
         for name, value in values.items():
-            if name == UNTIL:
+            if isinstance(value, list):
+                if name not in names:  # a handful of distinct names: parse each once
+                    parsed = parse_observed(name)
+                    names[name] = None if parsed is None else (_KIND[parsed[0]], *parsed[1:])
+                known = names[name]
+                if known is None or known[2] not in GUARDED or len(value) != CLUSTERS:
+                    continue
+                kind, percentage, group, event = known
+                groups = cells.setdefault((bucket, percentage), {})
+                series = groups.setdefault(group, {}).get(event)
+                if series is None:
+                    series = groups[group][event] = [[0.0] * CLUSTERS for _ in range(3)]
+                series[kind] = value
+            elif name == UNTIL:
                 reported_until = value if reported_until is None else max(reported_until, value)
-                continue
-            if name.startswith("x|"):
+            elif name.startswith("x|"):
                 _, group, event = name.split("|", 2)
                 if event == REQUEST and group in GUARDED:
                     unattributed += int(value)
-                continue
-            head, _, cluster = name.rpartition("|")
-            if head not in names:  # a handful of distinct heads: parse each once
-                parsed = parse_observed(f"{head}|0")
-                names[head] = None if parsed is None else (_KIND[parsed[0]], *parsed[1:4])
-            known = names[head]
-            if known is None or not cluster.isdigit() or int(cluster) >= CLUSTERS:
-                continue
-            kind, percentage, group, event = known
-            if group not in GUARDED:
-                continue
-            groups = cells.setdefault((bucket, percentage), {})
-            series = groups.setdefault(group, {}).get(event)
-            if series is None:
-                series = groups[group][event] = [[0.0] * CLUSTERS for _ in range(3)]
-            series[kind][int(cluster)] += value
     slices = tuple(
         Slice(
             start=float(bucket),

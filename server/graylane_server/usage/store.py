@@ -9,7 +9,7 @@ import json
 import math
 import time
 from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import redis
@@ -21,7 +21,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from graylane_server.models import MetricCountRow
-from graylane_server.usage.series import UNTIL, evaluation_series, event_series, is_amount
+from graylane_server.ramps.observations import CLUSTERS
+from graylane_server.usage.series import (
+    UNTIL,
+    evaluation_series,
+    event_series,
+    is_amount,
+    is_vector,
+)
 
 BUCKET_SECONDS = 10
 RETENTION_SECONDS = 3 * 24 * 3600
@@ -33,10 +40,11 @@ def bucket_of(at: float) -> int:
 
 Tally = dict[str, dict[str, int]]
 """flag -> series -> count: counts merged, one entry per flag and series."""
-Amounts = dict[str, dict[str, float]]
-"""flag -> series -> amount to add (the `s|…` and `q|…` series)."""
-Fields = dict[int, dict[str, int | float]]
-"""bucket start -> every series stored in it: counts as int, amounts as float."""
+Vectors = dict[str, dict[str, Sequence[float]]]
+"""flag -> series -> a number per unit cluster to add (the `o|`, `s|` and `q|` series)."""
+Fields = dict[int, dict[str, int | float | list[float]]]
+"""bucket start -> every series stored in it: counts as int, `u` as float, the vectors
+as a list of `CLUSTERS` numbers."""
 
 
 class UsageStore(Protocol):
@@ -45,10 +53,10 @@ class UsageStore(Protocol):
         environment: str,
         at: float,
         counts: Tally,
-        amounts: Amounts | None = None,
+        vectors: Vectors | None = None,
         until: Mapping[str, float] | None = None,
     ) -> None:
-        """Add `counts` and `amounts` to the bucket of `at`, and raise each flag's
+        """Add `counts` and `vectors` to the bucket of `at`, and raise each flag's
         `until` (the end of the newest SDK window filed there) to the value given;
         returns once everything is stored."""
         ...
@@ -60,7 +68,7 @@ class UsageStore(Protocol):
         ...
 
     def read_all(self, environment: str, flag: str, since: float, until: float) -> Fields:
-        """Every series of the buckets in [since, until), amounts and `until` included."""
+        """Every series of the buckets in [since, until), vectors and `until` included."""
         ...
 
     async def close(self) -> None:
@@ -70,7 +78,7 @@ class UsageStore(Protocol):
 
 def counts_of(fields: Fields) -> dict[int, Counter[str]]:
     return {
-        bucket: Counter({k: int(v) for k, v in values.items() if not is_amount(k)})
+        bucket: Counter({k: v for k, v in values.items() if isinstance(v, int) and k != UNTIL})
         for bucket, values in fields.items()
     }
 
@@ -82,9 +90,19 @@ for k, key in ipairs(KEYS) do
   for series, count in pairs(entry['c']) do
     redis.call('HINCRBY', key, series, count)
   end
-  if entry['a'] then
-    for series, amount in pairs(entry['a']) do
-      redis.call('HINCRBYFLOAT', key, series, amount)
+  if entry['v'] then
+    for series, text in pairs(entry['v']) do
+      local held = redis.call('HGET', key, series)
+      if held then
+        local before = {}
+        for x in string.gmatch(held, '[^,]+') do before[#before + 1] = tonumber(x) end
+        local sum = {}
+        for x in string.gmatch(text, '[^,]+') do
+          sum[#sum + 1] = string.format('%.17g', (before[#sum + 1] or 0) + tonumber(x))
+        end
+        text = table.concat(sum, ',')
+      end
+      redis.call('HSET', key, series, text)
     end
   end
   if entry['u'] then
@@ -98,9 +116,10 @@ end
 return #KEYS
 """
 """One call per report. KEYS: one hash per flag, in the bucket. ARGV[1]: seconds to live;
-ARGV[2]: a JSON array in the order of KEYS, each `{"c": {series: count}, "a": {series:
-amount}, "u": until}` ("a" and "u" only when there are any) with every number as decimal
-text (Lua numbers are doubles; HINCRBY and HINCRBYFLOAT take the text as it is)."""
+ARGV[2]: a JSON array in the order of KEYS, each `{"c": {series: count}, "v": {series:
+"n0,n1,…"}, "u": until}` ("v" and "u" only when there are any) with every number as
+decimal text (Lua numbers are doubles; HINCRBY takes the text as it is). A vector is added
+element by element; its numbers are exact up to 2**53 per cluster and bucket."""
 
 
 class RedisUsageStore:
@@ -122,17 +141,17 @@ class RedisUsageStore:
         environment: str,
         at: float,
         counts: Tally,
-        amounts: Amounts,
+        vectors: Vectors,
         until: Mapping[str, float],
     ) -> tuple[list[str], list[str | int]]:
         bucket = bucket_of(at)
-        flags = list(counts.keys() | amounts.keys() | until.keys())
+        flags = list(counts.keys() | vectors.keys() | until.keys())
         keys = [self._key(environment, flag, bucket) for flag in flags]
         entries: list[dict[str, Any]] = []
         for flag in flags:
             entry: dict[str, Any] = {"c": {s: str(n) for s, n in counts.get(flag, {}).items()}}
-            if flag in amounts:
-                entry["a"] = {s: repr(x) for s, x in amounts[flag].items()}
+            if flag in vectors:
+                entry["v"] = {s: ",".join(map(repr, x)) for s, x in vectors[flag].items()}
             if flag in until:
                 entry["u"] = repr(until[flag])
             entries.append(entry)
@@ -143,11 +162,11 @@ class RedisUsageStore:
         environment: str,
         at: float,
         counts: Tally,
-        amounts: Amounts | None = None,
+        vectors: Vectors | None = None,
         until: Mapping[str, float] | None = None,
     ) -> None:
-        if counts or amounts or until:
-            keys, args = self._arguments(environment, at, counts, amounts or {}, until or {})
+        if counts or vectors or until:
+            keys, args = self._arguments(environment, at, counts, vectors or {}, until or {})
             await self._script()(keys=keys, args=args)
 
     async def close(self) -> None:
@@ -182,10 +201,13 @@ class RedisUsageStore:
         out: Fields = {}
         for bucket, reply in zip(buckets, replies, strict=True):
             if reply:
-                values: dict[str, int | float] = {}
+                values: dict[str, int | float | list[float]] = {}
                 for raw, value in reply.items():
                     name = raw.decode()
-                    values[name] = float(value) if is_amount(name) else int(value)
+                    if is_vector(name):
+                        values[name] = [float(x) for x in value.split(b",")]
+                    else:
+                        values[name] = float(value) if name == UNTIL else int(value)
                 out[bucket] = values
         return out
 
@@ -200,12 +222,12 @@ class SqlUsageStore:
         environment: str,
         at: float,
         counts: Tally,
-        amounts: Amounts | None = None,
+        vectors: Vectors | None = None,
         until: Mapping[str, float] | None = None,
     ) -> None:
-        if counts or amounts or until:
+        if counts or vectors or until:
             await run_in_threadpool(
-                self._write, environment, at, counts, amounts or {}, until or {}
+                self._write, environment, at, counts, vectors or {}, until or {}
             )
 
     async def close(self) -> None:
@@ -216,7 +238,7 @@ class SqlUsageStore:
         environment: str,
         at: float,
         counts: Tally,
-        amounts: Amounts,
+        vectors: Vectors,
         until: Mapping[str, float],
     ) -> None:
         bucket = bucket_of(at)
@@ -225,11 +247,21 @@ class SqlUsageStore:
             {**key, "flag": f, "series": s, "count": n, "amount": 0.0}
             for f, series in counts.items()
             for s, n in series.items()
-        ] + [
-            {**key, "flag": f, "series": s, "count": 0, "amount": x}
-            for f, series in amounts.items()
-            for s, x in series.items()
         ]
+        for f, series in vectors.items():
+            for s, vector in series.items():
+                amount = is_amount(s)  # sums and squares are floats, counts integers
+                added.extend(
+                    {
+                        **key,
+                        "flag": f,
+                        "series": f"{s}|{c}",
+                        "count": 0 if amount else int(x),
+                        "amount": float(x) if amount else 0.0,
+                    }
+                    for c, x in enumerate(vector)
+                    if x
+                )
         raised = [
             {**key, "flag": f, "series": UNTIL, "count": 0, "amount": t} for f, t in until.items()
         ]
@@ -282,21 +314,29 @@ class SqlUsageStore:
                     MetricCountRow.bucket < until,
                 )
             ).all()
-        out: defaultdict[int, dict[str, int | float]] = defaultdict(dict)
+        out: defaultdict[int, dict[str, int | float | list[float]]] = defaultdict(dict)
         for bucket, series, count, amount in rows:
-            out[bucket][series] = amount if is_amount(series) else count
+            if not is_vector(series):
+                out[bucket][series] = amount if series == UNTIL else count
+                continue
+            name, _, cluster = series.rpartition("|")
+            vector = out[bucket].get(name)
+            if not isinstance(vector, list):
+                vector = out[bucket][name] = [0.0] * CLUSTERS
+            if cluster.isdigit() and int(cluster) < CLUSTERS:
+                vector[int(cluster)] += amount if is_amount(series) else count
         return dict(out)
 
 
 __all__ = [
     "BUCKET_SECONDS",
     "RETENTION_SECONDS",
-    "Amounts",
     "Fields",
     "RedisUsageStore",
     "SqlUsageStore",
     "Tally",
     "UsageStore",
+    "Vectors",
     "bucket_of",
     "evaluation_series",
     "event_series",
