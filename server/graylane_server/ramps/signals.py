@@ -1,9 +1,6 @@
-"""What guards read: SDK counts for the current stage, and signals from outside."""
+"""What guards read: SDK observations of a flag, and signals from outside."""
 
 from __future__ import annotations
-
-import math
-from collections import Counter, defaultdict
 
 import httpx
 import structlog
@@ -13,10 +10,10 @@ from sqlalchemy.orm import Session
 from graylane.core.model import RampPlan
 from graylane_server import prometheus_urls
 from graylane_server.models import GuardAlertRow
-from graylane_server.ramps.guards import External, GroupCounts, StageCounts
+from graylane_server.ramps.guards import External
 from graylane_server.ramps.observations import Observations
 from graylane_server.usage.observed import observations_of
-from graylane_server.usage.store import BUCKET_SECONDS, UsageStore
+from graylane_server.usage.store import UsageStore
 
 log = structlog.get_logger(__name__)
 
@@ -30,24 +27,6 @@ def observations(
     count. Pass `since` = the stage's start (or earlier, to carry evidence over) and
     `until` = now + BUCKET_SECONDS so the bucket in progress is included."""
     return observations_of(usage.read_all(environment, flag, since, until))
-
-
-def stage_counts(
-    usage: UsageStore, environment: str, flag: str, stage_started_at: float, now: float
-) -> StageCounts:
-    """Counts since the stage began. Buckets are 10 s; the one the stage began in also
-    holds the previous stage's traffic, so counting starts at the next boundary."""
-    since = math.ceil(stage_started_at / BUCKET_SECONDS) * BUCKET_SECONDS
-    groups: defaultdict[str, Counter[str]] = defaultdict(Counter)
-    for counts in usage.read(environment, flag, since, now + BUCKET_SECONDS).values():
-        for series, count in counts.items():
-            parts = series.split("|")
-            if parts[0] == "e" and len(parts) == 4:
-                groups[parts[1]][parts[3]] += count
-    return StageCounts(
-        exposed=GroupCounts(dict(groups["exposed"])),
-        unexposed=GroupCounts(dict(groups["unexposed"])),
-    )
 
 
 def external(session: Session, plan: RampPlan, prometheus_url: str | None) -> External:
