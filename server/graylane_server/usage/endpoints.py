@@ -135,7 +135,9 @@ async def read_metrics(
     ] = None,
     until: Annotated[
         float | None,
-        Query(ge=0, le=LATEST_SECONDS, allow_inf_nan=False, description="Unix seconds; default now."),
+        Query(
+            ge=0, le=LATEST_SECONDS, allow_inf_nan=False, description="Unix seconds; default now."
+        ),
     ] = None,
 ) -> FlagUsage:
     """Counts the SDKs reported for one flag: totals per variant, per group and event, and
