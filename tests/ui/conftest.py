@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 
 from tests.server.conftest import *  # noqa: F403 - the server fixtures, shared as they are
 from tests.support.servers import LiveServer
@@ -35,6 +36,18 @@ def csrf_of(html: str) -> str:
     match = CSRF_FIELD.search(html)
     assert match is not None, "the page has no CSRF field"
     return match.group(1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_sign_in_failures_counted(redis_url: str) -> None:
+    """Every test here signs in from 127.0.0.1, and failed sign-ins are counted per address
+    in Redis, which outlives a run: start each run with none counted."""
+    client = redis.Redis.from_url(redis_url)
+    for pattern in ("graylane:login-failures:*", "graylane:login-failures-address:*"):
+        keys = list(client.scan_iter(match=pattern, count=1000))
+        if keys:
+            client.delete(*keys)
+    client.close()
 
 
 UserFactory = Callable[..., str]

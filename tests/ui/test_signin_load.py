@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import argon2
 import httpx
@@ -19,6 +21,13 @@ from tests.support.servers import LiveServer
 from tests.ui.conftest import PASSWORD, UserFactory, sign_in
 
 # --- the bound, on its own --------------------------------------------------------------
+
+
+def run(scenario: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """`scenario()` on an event loop of its own thread: the browser tests leave Playwright's
+    loop running in this one."""
+    with ThreadPoolExecutor(1) as thread:
+        thread.submit(lambda: asyncio.run(scenario())).result()
 
 
 def test_password_checks_beyond_the_slots_wait_and_beyond_the_waiting_room_are_refused() -> None:
@@ -47,7 +56,7 @@ def test_password_checks_beyond_the_slots_wait_and_beyond_the_waiting_room_are_r
         assert entered == ["first", "second", "third"]
         assert (checks.running, checks.waiting) == (0, 0)
 
-    asyncio.run(scenario())
+    run(scenario)
 
 
 def test_a_password_check_that_waits_too_long_is_refused_and_frees_its_place() -> None:
@@ -61,7 +70,7 @@ def test_a_password_check_that_waits_too_long_is_refused_and_frees_its_place() -
         async with checks.slot():  # the slot and the waiting place are free again
             assert checks.running == 1
 
-    asyncio.run(scenario())
+    run(scenario)
 
 
 def test_the_bound_defaults_to_a_few_waiting_per_slot() -> None:
