@@ -35,11 +35,15 @@ def _integer(text: str) -> int:
     return int(text) if len(text) <= _LONGEST_INTEGER else _OUT_OF_RANGE
 
 
+_DECODER = json.JSONDecoder(parse_int=_integer)
+"""One decoder for every body: `json.loads` with a hook builds a new one per call."""
+
+
 def parse(raw: bytes) -> tuple[Any, list[Problem]] | None:
     """The body's value and every way it breaks the edge limits, or None when it is not
     JSON at all (the endpoint answers that in its own words)."""
     try:
-        value = json.loads(raw, parse_int=_integer)
+        value = _DECODER.decode(raw.decode(json.detect_encoding(raw)))
     except RecursionError:
         return None, [Problem("", f"nests deeper than {MAX_DEPTH} levels")]
     except (ValueError, UnicodeDecodeError):  # JSONDecodeError is a ValueError
