@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -21,12 +22,14 @@ from tests.ramps.conftest import (
     at,
     audit_entries,
     create_flag,
+    event,
     get_ramp,
     named_token,
     parse_time,
     post_counts,
     ramped_flag,
     split_traffic,
+    spread,
     stored_percentage,
     traffic,
     unique_key,
@@ -562,3 +565,39 @@ def test_a_guard_whose_exposed_group_gets_no_traffic_pauses_the_ramp_saying_so(
     ramp = get_ramp(admin, key)
     assert ramp["status"] == "paused"
     assert "has no data" in ramp["reason"]
+
+
+def measured(
+    flag: str, group: str, name: str, count: int, mean: float, percentage: float
+) -> dict[str, Any]:
+    """`count` measurements of `name` around `mean` (spread 10% of it), per cluster."""
+    counts = spread(count)
+    second_moment = mean**2 * 1.01
+    return {
+        **event(flag, group, name, count, percentage, "on" if group == "exposed" else "off"),
+        "sums": [n * mean for n in counts],
+        "squares": [n * second_moment for n in counts],
+    }
+
+
+def test_a_latency_kpi_guard_rolls_back_a_ramp_whose_exposed_requests_are_slower(
+    server: LiveServer, admin: httpx.Client, make_token: TokenFactory, client_for: ClientFactory
+) -> None:
+    key = unique_key("checkout")
+    create_flag(admin, key, ramped_flag(guards=[{"kpi": "latency"}]))
+    sdk = client_for(make_token(sdk="production"))
+    started = parse_time(act_ok(admin, key, "start")["stage_started_at"])
+    events = [
+        *traffic(key, 1, exposed=(5000, 0), unexposed=(495_000, 0)),
+        measured(key, "exposed", "latency", 5000, 0.300, 1),
+        measured(key, "unexposed", "latency", 495_000, 0.100, 1),
+    ]
+    end = post_counts(sdk, events, started)
+    reading = get_ramp(admin, key)["readings"][0]
+    assert (reading["guard"], reading["status"]) == ("latency-relative", "breach"), reading
+    step = only_step(server.runtime.controller.tick(now=at(end)), key)
+    assert isinstance(step.decision, Rollback)
+    assert step.applied
+    assert get_ramp(admin, key)["status"] == "rolled_back"
+    entry = audit_entries(admin, key)[-1]
+    assert (entry["action"], entry["actor"]) == ("ramp.rollback", "guard:latency-relative")
