@@ -59,6 +59,7 @@ def test_the_ramp_page_shows_each_guards_interval_and_that_a_paused_ramp_is_watc
     assert "Interval of the harm: exposed vs unexposed:" in page.text
     assert "limit +50%" in page.text
     assert "more at the current traffic to show it below the limit" in page.text
+    assert "exposed 2 error / 200 requests" in page.text  # the chart's window totals
 
     act_ok(admin, key, "pause", reason="looks odd")
     paused = viewer.get(f"/ui/api/flags/{key}/environments/production/ramp")
