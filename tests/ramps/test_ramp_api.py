@@ -4,10 +4,12 @@ flag's percentage against documents applied later."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 
 import httpx
+from sqlalchemy import create_engine, text
 
 from tests.ramps.conftest import (
     act,
@@ -426,3 +428,29 @@ def test_each_guard_shows_its_interval_against_the_threshold_and_why_the_stage_h
     assert "error_rate-relative" in ramp["holding"]
     assert "more at the current traffic to show error_rate < 50%" in ramp["holding"]
     assert reading["needs"] > 0
+
+
+def test_a_plan_stored_with_no_guards_is_watched_by_the_default_set(
+    admin: httpx.Client, database_url: str
+) -> None:
+    # Given a plan stored by an earlier version, before `guards: []` was refused
+    key = unique_key("checkout")
+    create_flag(admin, key, ramped_flag())
+    engine = create_engine(database_url)
+    with engine.begin() as connection:
+        definition = connection.execute(
+            text("SELECT definition FROM flags WHERE key = :key"), {"key": key}
+        ).scalar_one()
+        definition["environments"]["production"]["ramp"]["guards"] = []
+        connection.execute(
+            text("UPDATE flags SET definition = :definition WHERE key = :key"),
+            {"definition": json.dumps(definition), "key": key},
+        )
+    engine.dispose()
+    # Then its ramp is read with the default guards, not with none
+    ramp = get_ramp(admin, key)
+    assert [r["guard"] for r in ramp["readings"]] == [
+        "error_rate-relative",
+        "error_rate",
+        "sample-ratio",
+    ]

@@ -8,7 +8,7 @@ reason, and a webhook notice, all in one transaction.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from graylane.core import DocumentError, parse_ramp
-from graylane.core.model import RampPlan
+from graylane.core.model import DEFAULT_GUARDS, RampPlan
 from graylane_server import versioning
 from graylane_server.audit.service import record
 from graylane_server.configs.notices import bump_versions
@@ -78,6 +78,10 @@ def load(session: Session, key: str, environment: str, *, lock: bool = False) ->
         plan = parse_ramp(config["ramp"])
     except DocumentError as exc:  # stored definitions are valid; this guards against drift
         raise Conflict(f"the stored ramp plan is invalid: {exc}") from exc
+    if not plan.guards:
+        # Stored before `guards: []` was refused: nothing would ever stop the ramp, so it
+        # is watched by the default set until its next write names guards.
+        plan = replace(plan, guards=DEFAULT_GUARDS)
     query = select(RampRow).where(RampRow.flag == key, RampRow.environment == environment)
     if lock:
         query = query.with_for_update()
