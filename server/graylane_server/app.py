@@ -98,7 +98,7 @@ def error_response(request: Request, error: GraylaneError) -> JSONResponse:
     path = request.url.path
     body = (
         failures.error_body(path, error.status, error.message)
-        if failures.is_ofrep(path)
+        if failures.answers_in_ofrep_shape(path, error.status)
         else error.body().model_dump(exclude_none=True)
     )
     return JSONResponse(body, status_code=error.status, headers=error.headers)
@@ -149,7 +149,7 @@ def install_error_handlers(app: FastAPI) -> None:
         path = request.url.path
         body = (
             failures.error_body(path, exc.status_code, message)
-            if failures.is_ofrep(path)
+            if failures.answers_in_ofrep_shape(path, exc.status_code)
             else {"error": {"code": codes.get(exc.status_code, "http_error"), "message": message}}
         )
         return JSONResponse(body, status_code=exc.status_code, headers=headers)

@@ -11,6 +11,7 @@ SERVER_MODULES = (
     "alembic",
     "argon2",
     "fastapi",
+    "fastapi_offline",
     "jinja2",
     "multipart",
     "prometheus_client",

@@ -2,7 +2,8 @@
 
 OFREP providers read `errorCode` and `errorDetails`, not the `{"error": ...}` shape of the
 rest of the API, so whichever layer answers (the endpoint, the body checks, the size limit,
-the handler of unexpected failures), an error on an OFREP path is written in OFREP's words.
+the handler of unexpected failures), an error on an OFREP path is written in OFREP's words;
+only refused credentials (401, 403, 429), for which OFREP defines no body, keep the API's.
 """
 
 from __future__ import annotations
@@ -13,8 +14,17 @@ PREFIX = "/ofrep/"
 SINGLE_PREFIX = "/ofrep/v1/evaluate/flags/"
 
 
+AUTH_STATUSES = frozenset({401, 403, 429})
+"""OFREP gives these no body: they keep the API's shape, the same on every route."""
+
+
 def is_ofrep(path: str) -> bool:
     return path.startswith(PREFIX)
+
+
+def answers_in_ofrep_shape(path: str, status: int) -> bool:
+    """Whether an error with this status on this path is written in OFREP's shape."""
+    return path.startswith(PREFIX) and status not in AUTH_STATUSES
 
 
 def flag_key(path: str) -> str | None:
