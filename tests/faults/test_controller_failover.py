@@ -1,21 +1,24 @@
 """The replica running the ramp controller is SIGKILLed in the middle of a ramp.
 
 Two replicas tick every INTERVAL seconds; the controller's lease lives three intervals.
-A ramp with short stages and no guards advances on its own. Killing the replica that
+A ramp with short stages, a webhook guard that never fires and an SDK reporting healthy
+traffic at whatever percentage it is served advances on its own. Killing the replica that
 holds the lease must hand the ramp to the other within TAKEOVER_BOUND, and the audit log
 must show each stage transition exactly once, in order, with the ramp completed.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
 import httpx
 from sqlalchemy import Engine, create_engine, text
 
+from graylane_server.ramps.observations import CLUSTERS
 from tests.faults.conftest import StartServers
-from tests.faults.helpers import ENV, http
+from tests.faults.helpers import ENV, http, sdk_token
 from tests.support.faults import PrivateRedis
 from tests.support.servers import ServerProcess, wait_until
 
@@ -28,6 +31,9 @@ busy machine."""
 STAGES = [5, 10, 20, 35, 50, 75, 100]
 KILL_AFTER_STAGE = 2
 STAGE_SECONDS = 0.6
+STAGES_BOUND = 90.0
+"""A stage counts exposures from the first 10-second usage bucket that starts inside it, so
+each stage can take up to ~10 s of reports before it advances."""
 RAMP = f"/api/v1/flags/checkout/environments/{ENV}/ramp"
 
 
@@ -45,13 +51,66 @@ def ramped_flag() -> dict[str, Any]:
                 "ramp": {
                     "stages": STAGES,
                     "min_stage_duration": STAGE_SECONDS,
-                    "min_samples": 0,
-                    "guards": [],
+                    "min_samples": 1,
+                    "guards": [{"kind": "webhook", "name": "failover-load"}],
                     "auto_advance": True,
                 },
             }
         },
     }
+
+
+class Reporter:
+    """An SDK reporting healthy traffic every REPORT_EVERY seconds, split between the
+    groups as the rollout it is served splits units, to whichever replica `url` names."""
+
+    def __init__(self, url: str, token: str) -> None:
+        self.url, self.token = url, token
+        self.stop = threading.Event()
+        self.last: tuple[float, int, str] | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        since = time.time()
+        while not self.stop.wait(REPORT_EVERY):
+            try:
+                with http(self.url) as admin, http(self.url, self.token) as sdk:
+                    percentage = admin.get(RAMP).json()["percentage"]
+                    now = time.time()
+                    exposed = round(1000 * percentage / 100)
+                    events = [
+                        {
+                            "flag": "checkout",
+                            "variant": variant,
+                            "group": group,
+                            "event": "request",
+                            "count": count,
+                            "percentage": percentage,
+                            "clusters": spread(count),
+                        }
+                        for group, variant, count in (
+                            ("exposed", "on", exposed),
+                            ("unexposed", "off", 1000 - exposed),
+                        )
+                        if count
+                    ]
+                    window = {"start": since, "end": now}
+                    posted = sdk.post(
+                        "/api/v1/sdk/metrics", json={"window": window, "events": events}
+                    )
+                    self.last = (percentage, posted.status_code, posted.text[:300])
+                    since = now
+            except (httpx.HTTPError, KeyError, ValueError):
+                continue  # the replica it names is being killed: the next round retries
+
+
+REPORT_EVERY = 0.1
+
+
+def spread(count: int) -> list[int]:
+    """`count` split as evenly as it goes over the unit clusters."""
+    share, rest = divmod(count, CLUSTERS)
+    return [share + (1 if cluster < rest else 0) for cluster in range(CLUSTERS)]
 
 
 def lease_holder_pid(engine: Engine) -> int | None:
@@ -83,13 +142,16 @@ def test_a_killed_controller_hands_the_ramp_over_and_no_stage_moves_twice(
     settings = {"controller_interval": INTERVAL}
     replicas = start_servers("ab", shared_database, private_redis.url, **settings)
     engine = create_engine(shared_database)
+    reporter: Reporter | None = None
     try:
         with http(replicas[0]) as admin:
             assert admin.put("/api/v1/flags/checkout", json=ramped_flag()).status_code == 201
+            reporter = Reporter(replicas[0].url, sdk_token(admin))
+            reporter.thread.start()
             assert admin.post(f"{RAMP}/start").status_code == 200
             wait_until(
                 lambda: stage(admin)[1] >= KILL_AFTER_STAGE,
-                timeout=30,
+                timeout=STAGES_BOUND,
                 what=f"the ramp to reach stage {KILL_AFTER_STAGE}",
             )
             holders: list[ServerProcess] = []
@@ -103,6 +165,7 @@ def test_a_killed_controller_hands_the_ramp_over_and_no_stage_moves_twice(
             leader = holders[0]
             survivor = next(r for r in replicas if r is not leader)
 
+            reporter.url = survivor.url
             leader.kill()
             killed_at = time.monotonic()
             wait_until(
@@ -114,16 +177,27 @@ def test_a_killed_controller_hands_the_ramp_over_and_no_stage_moves_twice(
             assert took <= TAKEOVER_BOUND
 
         with http(survivor) as admin:
-            wait_until(
-                lambda: stage(admin) == ("completed", len(STAGES) - 1),
-                timeout=30,
-                what="the survivor to complete the ramp",
-            )
+            try:
+                wait_until(
+                    lambda: stage(admin) == ("completed", len(STAGES) - 1),
+                    timeout=STAGES_BOUND,
+                    what="the survivor to complete the ramp",
+                )
+            except AssertionError as exc:
+                last = None if reporter is None else reporter.last
+                usage = admin.get(
+                    f"/api/v1/flags/checkout/environments/{ENV}/metrics",
+                    params={"since": time.time() - 120},
+                ).json()
+                raise AssertionError(f"{exc}: {admin.get(RAMP).json()}; {last}; {usage}") from None
             entries = admin.get("/api/v1/audit", params={"flag": "checkout", "limit": 500}).json()[
                 "entries"
             ]
     finally:
         engine.dispose()
+        if reporter is not None:
+            reporter.stop.set()
+            reporter.thread.join(timeout=10)
 
     transitions = [
         (e["action"], e["after"]["status"], e["after"]["stage"], e["after"]["percentage"])
