@@ -408,11 +408,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--only", help="rows whose key contains this text")
+    parser.add_argument(
+        "--hours", type=float, help="virtual hours a run may last (default 3; 1.5 with --quick)"
+    )
     args = parser.parse_args(argv)
     runs = args.runs or (3 if args.quick else 100)
     rows = [s for s in scenarios() if args.only is None or args.only in s.key]
-    if args.quick:
-        rows = [replace(s, horizon=5400.0) for s in rows]
+    hours = args.hours or (1.5 if args.quick else None)
+    if hours:
+        rows = [replace(s, horizon=hours * 3600) for s in rows]
     plan = plan_for("recommended")
     print(
         f"Python {platform.python_version()}, {os.cpu_count()} CPUs; {runs} runs per row, "

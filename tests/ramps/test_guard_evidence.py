@@ -180,11 +180,11 @@ def test_evidence_carries_across_stages() -> None:
 
 
 def test_a_regression_starting_mid_stage_is_caught_by_the_change_detector() -> None:
-    # 20 minutes clean, then 4 minutes at 3x: diluted over the whole stage it is not a
+    # 20 minutes clean, then 6 minutes at 3x: diluted over the whole stage it is not a
     # breach, in the window restarted 16 minutes in it is
     clean = [at(T0 + 10 * i, 50, (10_000, 10), (10_000, 10)) for i in range(120)]
-    bad = [at(T0 + 1200 + 10 * i, 50, (10_000, 30), (10_000, 10)) for i in range(24)]
-    result = reading(RELATIVE, clean + bad, running(2), T0 + 1440)
+    bad = [at(T0 + 1200 + 10 * i, 50, (10_000, 30), (10_000, 10)) for i in range(36)]
+    result = reading(RELATIVE, clean + bad, running(2), T0 + 1560)
     assert result.status == "breach"
     assert "into the stage" in result.detail
 

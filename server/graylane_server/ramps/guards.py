@@ -50,6 +50,8 @@ NO_DATA_AFTER = 600.0
 reads `no_data` (and the ramp pauses, saying so): ten minutes is one default stage."""
 RESTARTS = (0, 60, 120, 240, 480, 960, 1920, 3840, 7680)
 """Seconds after the stage start at which the change detector's windows begin."""
+MIN_WINDOW = 120.0
+"""Seconds a change-detector window must span before its estimate can hold a stage."""
 SRM_MIN_CLUSTERS = 8
 """Clusters with traffic needed on each side before a sample-ratio test is judged: with
 fewer, a few heavy units decide the ratio and no variance estimate is trustworthy."""
@@ -294,9 +296,16 @@ def _sdk_guard(  # noqa: PLR0917 - read's own arguments, passed through
         return reading("inconclusive", what)
     if limit is None:
         return reading("healthy", shown)
-    stage_value = stage.estimate()
-    if stage_value is not None and stage_value > limit:
-        return reading("inconclusive", f"{shown}: this stage reads above the limit")
+    # Never advance while the stage, or a change-detector window of two minutes or more,
+    # reads above the limit: evidence carried from earlier stages must not outvote a
+    # regression that began in this one.
+    for start, window in zip(RESTARTS, windows, strict=False):
+        recent = window.estimate()
+        spans = now - state.stage_started_at - start >= MIN_WINDOW
+        if spans and recent is not None and recent > limit:
+            return reading(
+                "inconclusive", f"{shown}: reads above the limit since {start}s into the stage"
+            )
     if whole.test(limit).below(SAFETY_ALPHA):
         return reading("healthy", f"{shown}: shown {_level(guard, limit)}")
     needs = _needs(whole, stage, limit, state, observations, now)

@@ -39,6 +39,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+SMALL_SAMPLE_Z = 3.3
+"""The normal quantile the small-sample correction is taken at (about the guards' level)."""
+
 RHO_EVENTS = 10.0
 """Mixture scale in units of the statistic's variance (for event rates: about ten
 errors' worth). Makes the boundary tightest where guards usually decide."""
@@ -92,6 +95,8 @@ class Summary:
     syy: float
     clusters: int
     relative: bool
+    occupied: int = 0
+    """Clusters in which the exposed group has observations."""
 
     @property
     def exposed(self) -> float:
@@ -129,7 +134,7 @@ class Summary:
         if not self.relative:
             robust -= t * t / c if c else 0.0
         robust = max(0.0, robust) * c / (c - 1) if c > 1 else 0.0
-        return Test(theta, t, max(robust, model))
+        return Test(theta, t, max(robust * small_sample(self.occupied), model))
 
     def lower(self, alpha: float, rho: float = RHO_EVENTS) -> float | None:
         """The always-valid lower bound of the harm (None: no estimate yet)."""
@@ -140,6 +145,17 @@ class Summary:
         """The always-valid upper bound of the harm (None: unbounded so far)."""
         estimate = self.estimate()
         return None if estimate is None else _solve(self, estimate, alpha, rho, up=True)
+
+
+def small_sample(occupied: int) -> float:
+    """How much to widen a cluster-robust variance estimated from `occupied` clusters:
+    with few units exposed, a unit with its own high error rate looks like a regression
+    and the variance estimate itself is noisy. The square of the Student-t to normal
+    quantile ratio at `SMALL_SAMPLE_Z`, from the Cornish-Fisher expansion
+    t ~ z + (z^3 + z) / (4 nu), nu = occupied - 1 (Abramowitz and Stegun 26.7.5); no
+    one cluster counts as two."""
+    z = SMALL_SAMPLE_Z
+    return (1 + (z * z + 1) / (4 * max(1, occupied - 1))) ** 2
 
 
 def _variance(a: float, b: float, q: float, mu: float, binary: bool) -> float:
@@ -214,4 +230,5 @@ def summarise(strata: Sequence[Stratum], relative: bool) -> Summary:
     sxx = sum(v * v for v in x)
     sxy = sum(a * b for a, b in zip(x, y, strict=True))
     syy = sum(v * v for v in y)
-    return Summary(tuple(rows), sxx, sxy, syy, clusters, relative)
+    occupied = sum(1 for c in range(clusters) if any(s.b_x[c] > 0 for s in strata))
+    return Summary(tuple(rows), sxx, sxy, syy, clusters, relative, occupied)
