@@ -455,6 +455,8 @@ def test_raw_bodies_past_every_limit_are_refused_by_every_write_endpoint(
     server: Server, sdk_token: str, raw: bytes, offending: list[Offence]
 ) -> None:
     for endpoint in ENDPOINTS:
+        if endpoint.method == "DELETE":
+            continue  # DELETE reads no body: its answer is about the path alone
         token = sdk_token if endpoint.sdk else ADMIN_TOKEN
         params = {name: "0" if name.endswith("_id") else "h0" for name in endpoint.params}
         with server.client(token) as http:
