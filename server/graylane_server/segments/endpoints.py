@@ -84,7 +84,9 @@ def put_segment(
     return put_answer(row.definition, row.version, changed=changed)
 
 
-@router.delete("/{key}", status_code=204, responses=responses(NotFound, Conflict))
+@router.delete(
+    "/{key}", status_code=204, responses=responses(NotFound, Conflict, PreconditionFailed)
+)
 def delete_segment(
     key: str, session: SessionDep, principal: Editor, if_match: IfMatchVersion, reason: Reason
 ) -> Response:
