@@ -8,9 +8,10 @@ import asyncio
 import json
 import math
 import time
+from abc import ABC, abstractmethod
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import redis
 import redis.asyncio as aioredis
@@ -47,7 +48,17 @@ Fields = dict[int, dict[str, int | float | list[float]]]
 as a list of `CLUSTERS` numbers."""
 
 
-class UsageStore(Protocol):
+def counts_of(fields: Fields) -> dict[int, Counter[str]]:
+    return {
+        bucket: Counter({k: v for k, v in values.items() if isinstance(v, int) and k != UNTIL})
+        for bucket, values in fields.items()
+    }
+
+
+class UsageStore(ABC):
+    """A store of SDK counts: `record` and `read` are the same for both, the rest is each
+    store's own."""
+
     async def record(
         self,
         environment: str,
@@ -58,29 +69,34 @@ class UsageStore(Protocol):
     ) -> None:
         """Add `counts` and `vectors` to the bucket of `at`, and raise each flag's
         `until` (the end of the newest SDK window filed there) to the value given;
-        returns once everything is stored."""
-        ...
+        returns once everything is stored. A report with nothing in it stores nothing."""
+        if counts or vectors or until:
+            await self._add(environment, at, counts, vectors or {}, until or {})
 
     def read(
         self, environment: str, flag: str, since: float, until: float
     ) -> dict[int, Counter[str]]:
         """bucket start -> series -> count, for buckets in [since, until): the counts only."""
-        ...
+        return counts_of(self.read_all(environment, flag, since, until))
 
+    @abstractmethod
+    async def _add(
+        self,
+        environment: str,
+        at: float,
+        counts: Tally,
+        vectors: Vectors,
+        until: Mapping[str, float],
+    ) -> None:
+        """`record` of a report with something in it."""
+
+    @abstractmethod
     def read_all(self, environment: str, flag: str, since: float, until: float) -> Fields:
         """Every series of the buckets in [since, until), vectors and `until` included."""
-        ...
 
+    @abstractmethod
     async def close(self) -> None:
         """Let go of connections; called once, as the server stops."""
-        ...
-
-
-def counts_of(fields: Fields) -> dict[int, Counter[str]]:
-    return {
-        bucket: Counter({k: v for k, v in values.items() if isinstance(v, int) and k != UNTIL})
-        for bucket, values in fields.items()
-    }
 
 
 ADD_SCRIPT = """
@@ -122,7 +138,7 @@ decimal text (Lua numbers are doubles; HINCRBY takes the text as it is). A vecto
 element by element; its numbers are exact up to 2**53 per cluster and bucket."""
 
 
-class RedisUsageStore:
+class RedisUsageStore(UsageStore):
     """Each report is one script call: every count of it is added, and every hash it
     touched gets its time to live, in one step on the Redis side. Building and parsing
     a reply per count, as a pipeline of HINCRBYs does, costs the server far more."""
@@ -157,17 +173,16 @@ class RedisUsageStore:
             entries.append(entry)
         return keys, [RETENTION_SECONDS, json.dumps(entries, ensure_ascii=False)]
 
-    async def record(
+    async def _add(
         self,
         environment: str,
         at: float,
         counts: Tally,
-        vectors: Vectors | None = None,
-        until: Mapping[str, float] | None = None,
+        vectors: Vectors,
+        until: Mapping[str, float],
     ) -> None:
-        if counts or vectors or until:
-            keys, args = self._arguments(environment, at, counts, vectors or {}, until or {})
-            await self._script()(keys=keys, args=args)
+        keys, args = self._arguments(environment, at, counts, vectors, until)
+        await self._script()(keys=keys, args=args)
 
     async def close(self) -> None:
         if self._async is not None:
@@ -185,11 +200,6 @@ class RedisUsageStore:
             client = aioredis.Redis.from_url(self._url, socket_timeout=2, socket_connect_timeout=2)
             self._async = (loop, client, client.register_script(ADD_SCRIPT))
         return self._async[2]
-
-    def read(
-        self, environment: str, flag: str, since: float, until: float
-    ) -> dict[int, Counter[str]]:
-        return counts_of(self.read_all(environment, flag, since, until))
 
     def read_all(self, environment: str, flag: str, since: float, until: float) -> Fields:
         # Buckets that start before `until`, like the SQL store's `bucket < until`.
@@ -212,23 +222,20 @@ class RedisUsageStore:
         return out
 
 
-class SqlUsageStore:
+class SqlUsageStore(UsageStore):
     def __init__(self, sessions: sessionmaker[Session], readers: sessionmaker[Session]) -> None:
         self._sessions = sessions
         self._readers = readers
 
-    async def record(
+    async def _add(
         self,
         environment: str,
         at: float,
         counts: Tally,
-        vectors: Vectors | None = None,
-        until: Mapping[str, float] | None = None,
+        vectors: Vectors,
+        until: Mapping[str, float],
     ) -> None:
-        if counts or vectors or until:
-            await run_in_threadpool(
-                self._write, environment, at, counts, vectors or {}, until or {}
-            )
+        await run_in_threadpool(self._write, environment, at, counts, vectors, until)
 
     async def close(self) -> None:
         pass  # its engines belong to the runtime
@@ -293,11 +300,6 @@ class SqlUsageStore:
             session.query(MetricCountRow).filter(
                 MetricCountRow.bucket < bucket_of(time.time() - RETENTION_SECONDS)
             ).delete(synchronize_session=False)
-
-    def read(
-        self, environment: str, flag: str, since: float, until: float
-    ) -> dict[int, Counter[str]]:
-        return counts_of(self.read_all(environment, flag, since, until))
 
     def read_all(self, environment: str, flag: str, since: float, until: float) -> Fields:
         with self._readers() as session:
