@@ -55,12 +55,20 @@ def _login_page(
     return response
 
 
-def _wait_words(username: str, wait: float, *, per_address: bool) -> str:
+def _too_many(
+    request: Request, ui: UiState, username: str, wait: float, *, per_address: bool
+) -> HTMLResponse:
+    """429: the form again, saying how long to wait before the next sign-in."""
     minutes = max(1, round(wait / 60))
     who = "" if per_address else f"for {username or 'this username'} "
-    return (
-        f"Too many failed sign-ins {who}from your address. "
-        f"Wait {minutes} minute{'s' if minutes != 1 else ''} and try again."
+    return _login_page(
+        request,
+        ui,
+        username=username,
+        error=f"Too many failed sign-ins {who}from your address. "
+        f"Wait {minutes} minute{'s' if minutes != 1 else ''} and try again.",
+        status=429,
+        headers={"Retry-After": str(max(1, round(wait)))},
     )
 
 
@@ -100,14 +108,7 @@ async def login(*, request: Request, ui: UiDep, runtime: RuntimeDep) -> Response
 
     wait, per_address = await run_in_threadpool(limited)
     if wait > 0:
-        return _login_page(
-            request,
-            ui,
-            username=username,
-            error=_wait_words(username, wait, per_address=per_address),
-            status=429,
-            headers={"Retry-After": str(max(1, round(wait)))},
-        )
+        return _too_many(request, ui, username, wait, per_address=per_address)
 
     def check() -> int | tuple[float, bool] | None:
         """The user's id, None for a failure, or how long to wait (as `limited` says):
@@ -151,14 +152,7 @@ async def login(*, request: Request, ui: UiDep, runtime: RuntimeDep) -> Response
             )
     if isinstance(outcome, tuple):
         wait, per_address = outcome
-        return _login_page(
-            request,
-            ui,
-            username=username,
-            error=_wait_words(username, wait, per_address=per_address),
-            status=429,
-            headers={"Retry-After": str(max(1, round(wait)))},
-        )
+        return _too_many(request, ui, username, wait, per_address=per_address)
     secret = None if outcome is None else await run_in_threadpool(start, outcome)
     if secret is None:
         return _login_page(
