@@ -26,6 +26,11 @@ from .models import FlagRow, SegmentRow
 RawDocument = dict[str, dict[str, dict[str, Any]]]
 _EVALUATED_FIELDS = ("salt", "variants", "off_variant")
 """The flag fields an SDK needs; descriptions and tags stay on the server."""
+_SDK_RAMP_FIELDS = ("stages",)
+"""The ramp fields SDKs are served. An SDK only needs to know that a flag is under a ramp
+(to count its traffic for the guards), and its parser refuses a whole configuration with
+a field newer than itself: every SDK release accepts `stages`, so guards and the plan's
+other fields stay on the server and new ones never reach an SDK."""
 _JSON_OPTIONS: dict[str, Any] = {"separators": (",", ":"), "ensure_ascii": False}
 
 Stamp = tuple[int, int, datetime]
@@ -158,8 +163,18 @@ def canonical(document: Document) -> RawDocument:
 def resolved_flag(definition: dict[str, Any], environment: str) -> dict[str, Any]:
     out = {field: definition[field] for field in _EVALUATED_FIELDS if field in definition}
     config = definition.get("environments", {}).get(environment)
-    out["environments"] = {} if config is None else {environment: config}
+    out["environments"] = {} if config is None else {environment: sdk_environment(config)}
     return out
+
+
+def sdk_environment(config: Any) -> Any:
+    """One environment's configuration as SDKs are served it: its ramp block, if it has
+    one, holds only `_SDK_RAMP_FIELDS`. Anything that is not a mapping is left for the
+    parser to name."""
+    if not isinstance(config, dict) or not isinstance(config.get("ramp"), dict):
+        return config
+    ramp = {field: config["ramp"][field] for field in _SDK_RAMP_FIELDS if field in config["ramp"]}
+    return {**config, "ramp": ramp}
 
 
 def resolved_document(raw: RawDocument, environment: str) -> RawDocument:

@@ -4,6 +4,7 @@ what that environment's SDKs see changes."""
 
 from __future__ import annotations
 
+import copy
 import gzip
 import json
 import re
@@ -14,6 +15,7 @@ import httpx
 import pytest
 
 from graylane.core import parse_document
+from graylane_server import catalog
 from tests.server.conftest import TokenFactory
 from tests.server.documents import boolean_flag, document
 from tests.support.servers import LiveServer, wait_until
@@ -24,6 +26,27 @@ CONFIG = "/api/v1/sdk/config"
 STRONG_ETAG = re.compile(r'^"[\x21\x23-\x7e]+"$')
 IDENTITY = {"Accept-Encoding": "identity"}
 SDK_FIELDS = {"salt", "variants", "off_variant", "environments"}
+FIRST_RELEASE_RAMP_FIELDS = {
+    "stages",
+    "min_stage_duration",
+    "min_samples",
+    "guards",
+    "auto_advance",
+    "on_breach",
+}
+"""The ramp fields the first SDK release's parser accepts; it refuses any other."""
+PLAN: dict[str, Any] = {
+    "stages": [1, 10, 50, 100],
+    "min_samples": 100,
+    "guards": [
+        {"kind": "relative", "metric": "error_rate", "max": 0.5},
+        {"metric": "error_rate", "max": 0.2},
+        {"kpi": "latency"},
+    ],
+    "approval_above": 50,
+    "watch_completed": "30m",
+}
+"""A plan with fields newer than the first SDK release."""
 
 
 class Config(NamedTuple):
@@ -239,3 +262,45 @@ def test_only_sdk_tokens_get_a_config(server: LiveServer, admin: httpx.Client) -
     assert unknown.status_code == 401
     # an admin token names no environment
     assert admin.get(CONFIG).status_code == 403
+
+
+def test_sdks_are_served_a_ramp_as_its_stages_only(sdk: httpx.Client, admin: httpx.Client) -> None:
+    before = fetch(sdk)
+    config = admin.get("/api/v1/flags/new-checkout/environments/production").json()
+    config["ramp"] = PLAN
+
+    put_environment(admin, "new-checkout", "production", config)
+
+    after = wait_for_new_config(sdk, before.etag, "production to serve the ramped flag")
+    served = after.body["flags"]["new-checkout"]["environments"]["production"]
+    assert served["ramp"] == {"stages": [1, 10, 50, 100]}
+    assert set(served["ramp"]) <= FIRST_RELEASE_RAMP_FIELDS
+    # the plan is stored whole, and the rest of the configuration is served as stored
+    stored = admin.get("/api/v1/flags/new-checkout/environments/production").json()
+    assert stored["ramp"]["guards"][0] == {"kind": "relative", "metric": "error_rate", "max": 0.5}
+    assert stored["ramp"]["watch_completed"] == "30m"
+    assert {k: v for k, v in served.items() if k != "ramp"} == {
+        k: v for k, v in stored.items() if k != "ramp"
+    }
+    # an SDK parses the served document and sees that the flag is under a ramp
+    parsed = parse_document(after.body)
+    assert parsed.flags["new-checkout"].environments["production"].ramp is not None
+    # the server's own evaluation reads the flag as before
+    evaluated = sdk.post(
+        "/ofrep/v1/evaluate/flags/new-checkout", json={"context": {"email": "a@example.com"}}
+    )
+    assert evaluated.status_code == 200, evaluated.text
+    assert evaluated.json()["value"] is True
+
+
+def test_a_change_to_a_ramps_guards_alone_is_no_change_for_sdks() -> None:
+    before = boolean_flag(10) | {"environments": {"production": {"enabled": True, "ramp": PLAN}}}
+    guards = copy.deepcopy(before)
+    guards["environments"]["production"]["ramp"]["guards"] = [{"metric": "error_rate", "max": 0.1}]
+    stages = copy.deepcopy(before)
+    stages["environments"]["production"]["ramp"]["stages"] = [5, 100]
+
+    assert catalog.affected_environments(before, guards, ["production", "staging"]) == []
+    assert catalog.affected_environments(before, stages, ["production", "staging"]) == [
+        "production"
+    ]
