@@ -48,14 +48,7 @@ import httpx
 import mmh3
 
 from graylane import Change, Client
-from servers import (
-    Server,
-    fresh_database,
-    migrate,
-    percentile,
-    raise_file_limit,
-    server_env,
-)
+from servers import Server, percentile, postgres_env, raise_file_limit, serving
 
 ENV = "production"
 FLAGS = ("checkout-v2", "search-ranking", "dark-mode")
@@ -331,28 +324,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     token = "gla_bench_" + secrets.token_hex(16)
     with tempfile.TemporaryDirectory(prefix="graylane-stop-") as tmp_name:
         tmp = Path(tmp_name)
-        with fresh_database(args.postgres) as database_url:
-            env = server_env(
-                {
-                    "GRAYLANE_DATABASE_URL": database_url,
-                    "GRAYLANE_REDIS_URL": args.redis,
-                    "GRAYLANE_MIGRATE_ON_START": "false",
-                    "GRAYLANE_BOOTSTRAP_ADMIN_TOKEN": token,
-                    "GRAYLANE_DATA_DIR": str(tmp / "data"),
-                }
-            )
-            migrate(env)
-            server = Server(env, tmp / "server.log").start()
-            try:
-                headers = {"Authorization": f"Bearer {token}"}
-                with httpx.Client(base_url=server.url, headers=headers, timeout=30) as admin:
-                    sdk_key = setup(admin)
-                    result = measure(server, admin, sdk_key, clients=args.clients, stops=stops)
-            except Exception:
-                print(f"--- server log (tail) ---\n{server.log()}")
-                raise
-            finally:
-                server.stop()
+        with (
+            postgres_env(args.postgres, token, tmp / "data", args.redis) as env,
+            serving(env, tmp / "server.log") as server,
+        ):
+            headers = {"Authorization": f"Bearer {token}"}
+            with httpx.Client(base_url=server.url, headers=headers, timeout=30) as admin:
+                sdk_key = setup(admin)
+                result = measure(server, admin, sdk_key, clients=args.clients, stops=stops)
     report(result)
     return 0
 

@@ -33,7 +33,7 @@ from typing import Any
 
 import httpx
 
-from servers import Server, fresh_database, migrate, server_env
+from servers import Server, postgres_env, serving
 
 DEFAULT_POSTGRES = os.environ.get(
     "GRAYLANE_BENCH_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -120,40 +120,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     admin_token = "gla_bench_" + secrets.token_hex(16)
     with tempfile.TemporaryDirectory(prefix="graylane-ingest-") as tmp_name:
         tmp = Path(tmp_name)
-        with fresh_database(args.postgres) as database_url:
-            env = server_env(
-                {
-                    "GRAYLANE_DATABASE_URL": database_url,
-                    "GRAYLANE_REDIS_URL": args.redis,
-                    "GRAYLANE_MIGRATE_ON_START": "false",
-                    "GRAYLANE_BOOTSTRAP_ADMIN_TOKEN": admin_token,
-                    "GRAYLANE_DATA_DIR": str(tmp / "data"),
-                }
+        with (
+            postgres_env(args.postgres, admin_token, tmp / "data", args.redis) as env,
+            serving(env, tmp / "server.log") as server,
+        ):
+            minted = httpx.post(
+                f"{server.url}/api/v1/tokens",
+                json={"kind": "sdk", "environment": "production"},
+                headers={"Authorization": f"Bearer {admin_token}"},
+                timeout=10,
             )
-            migrate(env)
-            server = Server(env, tmp / "server.log").start()
-            try:
-                minted = httpx.post(
-                    f"{server.url}/api/v1/tokens",
-                    json={"kind": "sdk", "environment": "production"},
-                    headers={"Authorization": f"Bearer {admin_token}"},
-                    timeout=10,
-                )
-                token = minted.json()["token"]
-                print(f"{args.reports} reports per body, one connection, server on Redis")
-                print("| body | bytes | server CPU ms / report | wall ms / report |")
-                print("|---|---:|---:|---:|")
-                for kind in args.bodies.split(","):
-                    size = len(
-                        httpx.Request("POST", "/", json=body(random.Random(7), kind)).content
-                    )
-                    cpu, wall = measure(server, token, kind, args.reports)
-                    print(f"| {kind} | {size:,} | {cpu:.3f} | {wall:.3f} |")
-            except Exception:
-                print(f"--- server log (tail) ---\n{server.log()}")
-                raise
-            finally:
-                server.stop()
+            token = minted.json()["token"]
+            print(f"{args.reports} reports per body, one connection, server on Redis")
+            print("| body | bytes | server CPU ms / report | wall ms / report |")
+            print("|---|---:|---:|---:|")
+            for kind in args.bodies.split(","):
+                size = len(httpx.Request("POST", "/", json=body(random.Random(7), kind)).content)
+                cpu, wall = measure(server, token, kind, args.reports)
+                print(f"| {kind} | {size:,} | {cpu:.3f} | {wall:.3f} |")
     return 0
 
 

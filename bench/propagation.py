@@ -65,14 +65,7 @@ import httpx
 
 from cases import large_document
 from graylane import Change, Client
-from servers import (
-    Server,
-    fresh_database,
-    migrate,
-    percentile,
-    raise_file_limit,
-    server_env,
-)
+from servers import Server, percentile, postgres_env, raise_file_limit, server_env
 
 FLAG = "kill-switch"
 ENV = "production"
@@ -577,33 +570,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         tmp = Path(tmp_name)
         try:
             if not args.skip_postgres:
-                with fresh_database(args.postgres) as database_url:
-                    env = server_env(
-                        {
-                            "GRAYLANE_DATABASE_URL": database_url,
-                            "GRAYLANE_REDIS_URL": args.redis,
-                            "GRAYLANE_MIGRATE_ON_START": "false",
-                            "GRAYLANE_BOOTSTRAP_ADMIN_TOKEN": token,
-                            "GRAYLANE_DATA_DIR": str(tmp / "postgres"),
-                        }
-                    )
-                    migrate(env)
-                    with running(env, tmp / "postgres.log", token) as (server, admin):
-                        sdk_key = setup(admin, args.flags)
-                        results.extend(
-                            measure(
-                                "postgres + redis",
-                                server,
-                                admin,
-                                sdk_key,
-                                clients=count,
-                                changes=changes,
-                                procs=1 if count == 1 else max(1, args.client_procs),
-                                budget=args.budget,
-                                timeout=args.timeout,
-                            )
-                            for count in sorted({1, fleet})
+                with (
+                    postgres_env(args.postgres, token, tmp / "postgres", args.redis) as env,
+                    running(env, tmp / "postgres.log", token) as (server, admin),
+                ):
+                    sdk_key = setup(admin, args.flags)
+                    results.extend(
+                        measure(
+                            "postgres + redis",
+                            server,
+                            admin,
+                            sdk_key,
+                            clients=count,
+                            changes=changes,
+                            procs=1 if count == 1 else max(1, args.client_procs),
+                            budget=args.budget,
+                            timeout=args.timeout,
                         )
+                        for count in sorted({1, fleet})
+                    )
             if not args.skip_embedded:
                 env = server_env(
                     {

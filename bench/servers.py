@@ -1,5 +1,6 @@
 """`graylane-server serve` subprocesses and throwaway PostgreSQL databases for the
-benchmarks that measure a running server (propagation, emergency stop)."""
+benchmarks that measure a running server (propagation, emergency stop, metrics ingest,
+sign-in flood)."""
 
 from __future__ import annotations
 
@@ -116,6 +117,40 @@ def migrate(env: dict[str, str]) -> None:
         check=True,
         capture_output=True,
     )
+
+
+@contextlib.contextmanager
+def postgres_env(
+    admin_url: str, token: str, data_dir: Path, redis_url: str | None = None
+) -> Iterator[dict[str, str]]:
+    """A server's environment on a new, migrated PostgreSQL database (dropped afterwards),
+    with `token` as its bootstrap admin token, and on Redis when `redis_url` is given."""
+    with fresh_database(admin_url) as database_url:
+        settings = {
+            "GRAYLANE_DATABASE_URL": database_url,
+            "GRAYLANE_MIGRATE_ON_START": "false",
+            "GRAYLANE_BOOTSTRAP_ADMIN_TOKEN": token,
+            "GRAYLANE_DATA_DIR": str(data_dir),
+        }
+        if redis_url is not None:
+            settings["GRAYLANE_REDIS_URL"] = redis_url
+        env = server_env(settings)
+        migrate(env)
+        yield env
+
+
+@contextlib.contextmanager
+def serving(env: dict[str, str], log_path: Path) -> Iterator[Server]:
+    """A started server, stopped afterwards; the tail of its log is printed if the run
+    fails."""
+    server = Server(env, log_path).start()
+    try:
+        yield server
+    except Exception:
+        print(f"--- server log (tail) ---\n{server.log()}")
+        raise
+    finally:
+        server.stop()
 
 
 def percentile(values: Sequence[float], p: float) -> float:

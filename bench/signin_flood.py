@@ -45,7 +45,7 @@ from pathlib import Path
 
 import httpx
 
-from servers import Server, fresh_database, migrate, percentile, server_env
+from servers import Server, percentile, postgres_env, server_env, serving
 
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 FLAG = "checkout-v2"
@@ -152,8 +152,7 @@ def run(
 ) -> list[Result]:
     results = []
     for name, many in (("one address", False), ("many addresses", True)):
-        server = Server(env, log).start()
-        try:
+        with serving(env, log) as server:
             assert server.process is not None
             headers = {"Authorization": f"Bearer {token}"}
             with httpx.Client(base_url=server.url, headers=headers, timeout=60) as admin:
@@ -169,11 +168,6 @@ def run(
                     server, admin, attempts=args.attempts, concurrency=args.concurrency, many=many
                 )
                 peak = memory_mb(server.process.pid, "VmHWM")
-        except Exception:
-            print(f"--- server log (tail) ---\n{server.log()}")
-            raise
-        finally:
-            server.stop()
         results.append(Result(database, name, statuses, seconds, switches, errors, before, peak))
         print(f"  {database}, {name}: done in {seconds:.1f} s", flush=True)
     return results
@@ -224,21 +218,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="graylane-signin-") as tmp_name:
         tmp = Path(tmp_name)
-        base = {"GRAYLANE_BOOTSTRAP_ADMIN_TOKEN": token}
         if not args.skip_embedded:
-            env = server_env({**base, "GRAYLANE_DATA_DIR": str(tmp / "data")})
+            env = server_env(
+                {"GRAYLANE_BOOTSTRAP_ADMIN_TOKEN": token, "GRAYLANE_DATA_DIR": str(tmp / "data")}
+            )
             results += run("SQLite (embedded)", env, tmp / "embedded.log", token, args)
         if not args.skip_postgres:
-            with fresh_database(args.postgres) as database_url:
-                env = server_env(
-                    {
-                        **base,
-                        "GRAYLANE_DATABASE_URL": database_url,
-                        "GRAYLANE_MIGRATE_ON_START": "false",
-                        "GRAYLANE_DATA_DIR": str(tmp / "pg-data"),
-                    }
-                )
-                migrate(env)
+            with postgres_env(args.postgres, token, tmp / "pg-data") as env:
                 results += run("PostgreSQL", env, tmp / "postgres.log", token, args)
     return 0 if report(results) else 1
 
