@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -15,6 +16,7 @@ import httpx
 import pytest
 
 import graylane.metrics
+from graylane import Client
 from graylane_server.ramps import signals
 from graylane_server.ramps.observations import CLUSTERS, Observations
 from graylane_server.usage.store import BUCKET_SECONDS, bucket_of
@@ -44,6 +46,24 @@ def by_cluster(seen: Observations, percentage: int, group: str, event: str) -> l
     return totals
 
 
+Ramped = Callable[[str, dict[str, Any]], tuple[str, Client]]
+
+
+@pytest.fixture
+def ramped(server: LiveServer, admin: httpx.Client, sdk_key: str, clients: ClientFactory) -> Ramped:
+    """`ramped(prefix, definition)`: a new flag stored as `definition`, and a ready client
+    that flushes only when told to."""
+
+    def make(prefix: str, definition: dict[str, Any]) -> tuple[str, Client]:
+        key = unique(prefix)
+        put_flag(admin, key, definition)
+        client = clients(server.url, sdk_key, flush_interval=3600)
+        client.wait_ready(10)
+        return key, client
+
+    return make
+
+
 def serving(client: Any, key: str, percentage: int) -> bool:
     """True once the client serves the rollout at `percentage`."""
     rollout = client._state.ramped.get(key)
@@ -51,13 +71,10 @@ def serving(client: Any, key: str, percentage: int) -> bool:
 
 
 def test_guards_read_each_event_under_the_percentage_served_and_the_units_cluster(
-    server: LiveServer, admin: httpx.Client, sdk_key: str, clients: ClientFactory
+    server: LiveServer, admin: httpx.Client, ramped: Ramped
 ) -> None:
     # Given a flag under a ramp at 10%, and an SDK that flushes only when told to
-    key = unique("observed")
-    put_flag(admin, key, rollout_flag(10, ramp=True))
-    client = clients(server.url, sdk_key, flush_interval=3600)
-    client.wait_ready(10)
+    key, client = ramped("observed", rollout_flag(10, ramp=True))
     started = time.time()
     want: dict[tuple[int, str, str], list[int]] = {}
 
@@ -97,12 +114,9 @@ def test_guards_read_each_event_under_the_percentage_served_and_the_units_cluste
 
 
 def test_a_report_that_arrives_late_is_read_in_the_window_the_sdk_counted_it(
-    server: LiveServer, admin: httpx.Client, sdk_key: str, clients: ClientFactory
+    server: LiveServer, sdk_key: str, ramped: Ramped
 ) -> None:
-    key = unique("late")
-    put_flag(admin, key, rollout_flag(50, ramp=True))
-    client = clients(server.url, sdk_key, flush_interval=3600)
-    client.wait_ready(10)
+    key, client = ramped("late", rollout_flag(50, ramp=True))
     for i in range(200):
         client.track("request", {"targetingKey": f"u{i}"})
     # The SDK's report, held back on its way to the server (a slow network, a proxy)
@@ -130,12 +144,9 @@ def test_a_report_that_arrives_late_is_read_in_the_window_the_sdk_counted_it(
 
 
 def test_measured_values_reach_guards_as_count_sum_and_squares(
-    server: LiveServer, admin: httpx.Client, sdk_key: str, clients: ClientFactory
+    server: LiveServer, ramped: Ramped
 ) -> None:
-    key = unique("latency")
-    put_flag(admin, key, rollout_flag(100, ramp=True))  # everyone exposed
-    client = clients(server.url, sdk_key, flush_interval=3600)
-    client.wait_ready(10)
+    key, client = ramped("latency", rollout_flag(100, ramp=True))  # everyone exposed
     sums: Counter[int] = Counter()
     squares: Counter[int] = Counter()
     counts: Counter[int] = Counter()
@@ -158,12 +169,9 @@ def test_measured_values_reach_guards_as_count_sum_and_squares(
 
 
 def test_events_without_a_unit_are_spread_over_clusters_and_a_disabled_flag_counts_at_0(
-    server: LiveServer, admin: httpx.Client, sdk_key: str, clients: ClientFactory
+    server: LiveServer, ramped: Ramped
 ) -> None:
-    key = unique("no-unit")
-    put_flag(admin, key, rollout_flag(50, ramp=True, enabled=False))
-    client = clients(server.url, sdk_key, flush_interval=3600)
-    client.wait_ready(10)
+    key, client = ramped("no-unit", rollout_flag(50, ramp=True, enabled=False))
     for _ in range(640):
         client.track("request", {})
     assert client.flush() is True
@@ -176,12 +184,9 @@ def test_events_without_a_unit_are_spread_over_clusters_and_a_disabled_flag_coun
 
 
 def test_memory_follows_keys_not_the_threads_that_came_and_went(
-    server: LiveServer, admin: httpx.Client, sdk_key: str, clients: ClientFactory
+    server: LiveServer, ramped: Ramped
 ) -> None:
-    key = unique("threads")
-    put_flag(admin, key, rollout_flag(50, ramp=True))
-    client = clients(server.url, sdk_key, flush_interval=3600)
-    client.wait_ready(10)
+    key, client = ramped("threads", rollout_flag(50, ramp=True))
     for round_ in range(3):
         # an app that starts a thread per request
         for i in range(100):
