@@ -5,15 +5,14 @@ stored can later break a rebuild, an export or the audit log."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 
 from graylane.core import DocumentError, parse_document, parse_ramp
 from graylane.core.limits import MAX_DEPTH
+from tests.core.documents import LONE, boolean_flag, segment_rule, staff_rule
 
-LONE = json.loads('"\\ud800"')
 PROD = "flags.f.environments.production"
 
 
@@ -30,43 +29,19 @@ def document(
     include: tuple[str, ...] = ("user-1",),
     guard_name: str = "checkout-errors",
 ) -> dict[str, Any]:
+    flag = boolean_flag(
+        staff_rule(attribute, op, rule_value),
+        segment_rule(segment_key),
+        percentage=1,
+        ramp={"guards": [{"kind": "webhook", "name": guard_name, "url": "https://example.com"}]},
+        description=description,
+        salt=salt,
+        off_variant="off",
+    )
+    if variants:
+        flag["variants"] = variants
     return {
-        "flags": {
-            key: {
-                "description": description,
-                "salt": salt,
-                "variants": variants or {"on": True, "off": False},
-                "off_variant": "off",
-                "environments": {
-                    "production": {
-                        "enabled": True,
-                        "rules": [
-                            {
-                                "name": "staff",
-                                "when": [
-                                    {"attribute": attribute, "op": op, "values": [rule_value]}
-                                ],
-                                "serve": {"variant": "on"},
-                            },
-                            {"name": "beta", "segment": segment_key, "serve": {"variant": "on"}},
-                        ],
-                        "fallthrough": {
-                            "rollout": {"percentage": 1, "variants": {"on": 100}},
-                            "otherwise": "off",
-                        },
-                        "ramp": {
-                            "guards": [
-                                {
-                                    "kind": "webhook",
-                                    "name": guard_name,
-                                    "url": "https://example.com",
-                                }
-                            ]
-                        },
-                    }
-                },
-            }
-        },
+        "flags": {key: flag},
         "segments": {segment_key: {"include": list(include), "exclude": ["user-9"]}},
     }
 

@@ -26,44 +26,20 @@ from graylane.core import (
     threshold,
 )
 from graylane.core.snapshot import Snapshot
+from tests.core.documents import boolean_flag, clause, segment_rule, staff_rule
 
 DOCUMENT: dict[str, Any] = {
     "flags": {
-        "checkout": {
-            "variants": {"on": True, "off": False},
-            "environments": {
-                "production": {
-                    "enabled": True,
-                    "rules": [
-                        {
-                            "name": "staff",
-                            "when": [
-                                {
-                                    "attribute": "email",
-                                    "op": "ends_with",
-                                    "values": ["@example.com"],
-                                }
-                            ],
-                            "serve": {"variant": "on"},
-                        },
-                        {
-                            "name": "pro-in-eu",
-                            "when": [
-                                {"attribute": "plan", "op": "in", "values": ["pro"]},
-                                {"attribute": "country", "op": "in", "values": ["DE", "FR"]},
-                            ],
-                            "serve": {"variant": "on"},
-                        },
-                        {"name": "beta", "segment": "beta-testers", "serve": {"variant": "on"}},
-                    ],
-                    "fallthrough": {
-                        "rollout": {"percentage": 50, "variants": {"on": 100}},
-                        "otherwise": "off",
-                    },
-                },
-                "staging": {"enabled": False},
+        "checkout": boolean_flag(
+            staff_rule(),
+            {
+                "name": "pro-in-eu",
+                "when": [clause("plan", "in", ["pro"]), clause("country", "in", ["DE", "FR"])],
+                "serve": {"variant": "on"},
             },
-        },
+            segment_rule("beta-testers"),
+            elsewhere={"staging": {"enabled": False}},
+        ),
         "banner": {
             "salt": "banner-salt",
             "variants": {"red": "#f00", "green": "#0f0", "blue": "#00f", "none": ""},
