@@ -1,9 +1,11 @@
-"""Specification of evaluation with text that is not valid Unicode in the context.
+"""Specification of evaluation with text that is not valid Unicode, or an integer beyond
+64 bits, in the context.
 
 JSON allows a lone UTF-16 surrogate ("\\ud800"); Python decodes it to a str with no UTF-8
-form, which mmh3 cannot hash (it crashes the process) and RE2 cannot match. Evaluation
-reading such text answers an INVALID_CONTEXT error naming the attribute, and never
-raises."""
+form, which mmh3 cannot hash (it crashes the process) and RE2 cannot match. JSON allows
+integers of any length too; the server refuses one outside the signed 64-bit range.
+Evaluation reading such a value answers an INVALID_CONTEXT error naming the attribute, in
+the server's words, and never raises."""
 
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from graylane.core import (
     parse_document,
     resolve,
 )
+from graylane.core.limits import MAX_INT, MIN_INT, context_problems
 from graylane.core.snapshot import Snapshot
 
 LONE = json.loads('"\\ud800"')
@@ -136,3 +139,44 @@ def test_explain_reports_invalid_context_instead_of_tracing() -> None:
 def test_bucket_refuses_text_that_has_no_utf8_form() -> None:
     with pytest.raises(ValueError, match="lone surrogate"):
         bucket("salt", LONE)
+
+
+@pytest.mark.parametrize(
+    ("key", "context", "attribute"),
+    [
+        ("rollout", {"targetingKey": 2**63}, "targetingKey"),
+        ("rollout", {"targetingKey": -(2**63) - 1}, "targetingKey"),
+        ("rollout", {"targetingKey": 10**5000}, "targetingKey"),
+        ("by-account", {"targetingKey": "u", "account": 2**64}, "account"),
+        ("staff", {"targetingKey": "u", "email": 2**63}, "email"),
+        ("beta", {"targetingKey": 2**100}, "targetingKey"),
+    ],
+    ids=["unit", "unit-below", "unit-5000-digits", "bucket-by-attribute", "clause", "segment-key"],
+)
+def test_an_integer_beyond_64_bits_read_by_evaluation_answers_as_the_server_does(
+    key: str, context: dict[str, object], attribute: str
+) -> None:
+    # The server refuses such a context at its edge: evaluation answers in its words
+    (problem,) = context_problems(context)
+    assert problem.path == f"context.{attribute}"
+    for result in both(key, context):
+        assert (result.value, result.variant) == (None, None)
+        assert (result.reason, result.error_code) == (Reason.ERROR, ErrorCode.INVALID_CONTEXT)
+        assert result.error_message == f"{problem.path} {problem.message}"
+    assert explain(SNAPSHOT, key, context).notes == (f"{problem.path} {problem.message}",)
+
+
+@pytest.mark.parametrize("unit", [MIN_INT, MAX_INT, -1, 0])
+def test_integers_at_the_64_bit_bounds_are_units_as_their_decimal_text(unit: int) -> None:
+    for result in both("rollout", {"targetingKey": unit}):
+        assert result.error_code is None
+        assert result.reason is Reason.SPLIT
+    assert evaluate(SNAPSHOT, "rollout", {"targetingKey": unit}).bucket == bucket(
+        "rollout", str(unit)
+    )
+    assert not both("beta", {"targetingKey": unit})[0].error_code
+
+
+def test_an_integer_beyond_64_bits_in_an_attribute_no_clause_reads_does_not_matter() -> None:
+    context = {"targetingKey": "user-1", "visits": 2**80}
+    assert [r.reason for r in both("rollout", context)] == [Reason.SPLIT, Reason.SPLIT]

@@ -1,11 +1,13 @@
 """Fixtures for SDK tests: the server fixtures of tests/server (fresh PostgreSQL, real
-Redis, a live server per test), SDK clients that are closed after each test, and
-`graylane-server serve` processes that a test can kill and start again on the same port."""
+Redis, a live server per test), SDK clients that are closed after each test, a client
+serving a document both from a live server and offline, and `graylane-server serve`
+processes that a test can kill and start again on the same port."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -23,6 +25,31 @@ ClientFactory = Callable[..., Client]
 @pytest.fixture
 def sdk_key(make_token: TokenFactory) -> str:
     return make_token(sdk=PRODUCTION)
+
+
+@pytest.fixture
+def served_document() -> dict[str, Any]:
+    """The flag document `served_client` serves: a test module overrides this."""
+    return {"flags": {}}
+
+
+@pytest.fixture(params=["live-server", "document"])
+def served_client(
+    request: pytest.FixtureRequest, served_document: dict[str, Any]
+) -> Iterator[Client]:
+    """A client serving `served_document` for production, once following a live server
+    that holds it and once from the document itself, with no server."""
+    if request.param == "document":
+        with Client.from_document(served_document, PRODUCTION) as offline:
+            yield offline
+        return
+    admin: httpx.Client = request.getfixturevalue("admin")
+    response = admin.put("/api/v1/state", json=served_document)
+    assert response.status_code == 200, response.text
+    clients: ClientFactory = request.getfixturevalue("clients")
+    live = clients(request.getfixturevalue("server").url, request.getfixturevalue("sdk_key"))
+    live.wait_ready(10)
+    yield live
 
 
 @pytest.fixture

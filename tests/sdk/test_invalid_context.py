@@ -1,12 +1,15 @@
 """A context holding text that is not valid Unicode (a lone surrogate such as "\\ud800",
-which no UTF-8 can encode, so it can be neither hashed nor matched) never reaches the app
-as a crash: every public method answers the caller's default with INVALID_CONTEXT and
-logs it once per flag, for a client following a live server and one serving a document."""
+which no UTF-8 can encode, so it can be neither hashed nor matched), or an integer outside
+the signed 64-bit range, never reaches the app as a crash: every public method answers the
+caller's default with INVALID_CONTEXT and logs it once per flag, for a client following a
+live server and one serving a document; the server refuses the same context in the same
+words."""
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -18,8 +21,7 @@ from openfeature.flag_evaluation import Reason as OFReason
 
 from graylane import Client, ErrorCode, Reason
 from graylane.openfeature import GraylaneProvider
-from tests.sdk.conftest import ClientFactory
-from tests.sdk.support import PRODUCTION, put_flag, rollout_flag, static_flag
+from tests.sdk.support import PRODUCTION, rollout_flag, static_flag
 from tests.support.servers import LiveServer
 
 LONE = "\ud800"
@@ -63,26 +65,26 @@ BAD_CONTEXTS = [
     pytest.param(
         {"email": "a@y.org", "account": LONE}, "targeted", "context.account", id="bucket-by"
     ),
+    # an integer outside the signed 64-bit range, which the server refuses as well
+    pytest.param({"targetingKey": 2**63}, "checkout", "context.targetingKey", id="int-2**63"),
+    pytest.param(
+        {"targetingKey": -(2**63) - 1}, "checkout", "context.targetingKey", id="int-below"
+    ),
+    pytest.param({"email": 2**64}, "targeted", "context.email", id="int-matched-attribute"),
+    pytest.param(
+        {"email": "a@y.org", "account": 10**30}, "targeted", "context.account", id="int-bucket-by"
+    ),
 ]
 
 
-@pytest.fixture(params=["live-server", "document"])
-def client(
-    request: pytest.FixtureRequest,
-    server: LiveServer,
-    admin: httpx.Client,
-    sdk_key: str,
-    clients: ClientFactory,
-) -> Iterator[Client]:
-    if request.param == "document":
-        with Client.from_document({"flags": FLAGS}, PRODUCTION) as offline:
-            yield offline
-        return
-    for key, definition in FLAGS.items():
-        put_flag(admin, key, definition)
-    live = clients(server.url, sdk_key)
-    live.wait_ready(10)
-    yield live
+@pytest.fixture
+def served_document() -> dict[str, Any]:
+    return {"flags": FLAGS}
+
+
+@pytest.fixture
+def client(served_client: Client) -> Client:
+    return served_client
 
 
 def warnings_about(caplog: pytest.LogCaptureFixture, key: str) -> list[str]:
@@ -117,6 +119,35 @@ def test_every_method_answers_the_default_with_invalid_context_and_never_raises(
     assert "INVALID_CONTEXT" in said[0]
     assert path in said[0]
     said[0].encode("utf-8")  # a log line that any handler can write
+
+
+@pytest.mark.parametrize(("context", "key", "path"), BAD_CONTEXTS)
+def test_the_server_refuses_the_same_context_naming_the_same_attribute(
+    client: Client,
+    server: LiveServer,
+    sdk_key: str,
+    context: dict[str, object],
+    key: str,
+    path: str,
+) -> None:
+    # Given a context the client answers INVALID_CONTEXT for
+    details = client.evaluate(key, context)
+    assert details.error_code is ErrorCode.INVALID_CONTEXT
+
+    # When the server's OFREP evaluates the same context
+    response = httpx.post(
+        f"{server.url}/ofrep/v1/evaluate/flags/{key}",
+        content=json.dumps({"context": context}),  # ASCII: a lone surrogate as \ud800
+        headers={"Authorization": f"Bearer {sdk_key}", "Content-Type": "application/json"},
+        timeout=10,
+    )
+
+    # Then it answers INVALID_CONTEXT too, in the same words for the same attribute
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body["errorCode"] == "INVALID_CONTEXT"
+    assert body["errorDetails"] == details.error_message
+    assert path in body["errorDetails"]
 
 
 def test_flags_that_do_not_read_the_bad_attribute_still_answer(client: Client) -> None:

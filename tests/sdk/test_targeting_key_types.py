@@ -5,7 +5,6 @@ client, the OpenFeature provider and the server's OFREP answer the same."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -43,22 +42,14 @@ DOCUMENT: dict[str, Any] = {
 }
 
 
-@pytest.fixture(params=["live-server", "document"])
-def client(
-    request: pytest.FixtureRequest,
-    server: LiveServer,
-    admin: httpx.Client,
-    sdk_key: str,
-    clients: ClientFactory,
-) -> Iterator[Client]:
-    if request.param == "document":
-        with Client.from_document(DOCUMENT, PRODUCTION) as offline:
-            yield offline
-        return
-    assert admin.put("/api/v1/state", json=DOCUMENT).status_code == 200
-    live = clients(server.url, sdk_key)
-    live.wait_ready(10)
-    yield live
+@pytest.fixture
+def served_document() -> dict[str, Any]:
+    return DOCUMENT
+
+
+@pytest.fixture
+def client(served_client: Client) -> Client:
+    return served_client
 
 
 def answer(client: Client, key: str, targeting_key: object) -> tuple[object, ...]:
@@ -108,7 +99,9 @@ def test_the_openfeature_provider_answers_as_the_client(key: object) -> None:
             )
 
 
-@pytest.mark.parametrize("key", [INSIDE, float(INSIDE), True, False, 0.5], ids=repr)
+@pytest.mark.parametrize(
+    "key", [INSIDE, float(INSIDE), True, False, 0.5, 2**63 - 1, -(2**63)], ids=repr
+)
 def test_ofrep_answers_as_the_client(
     server: LiveServer, admin: httpx.Client, sdk_key: str, clients: ClientFactory, key: object
 ) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import NamedTuple
 
-from .limits import path_key
+from .limits import NOT_UNICODE, path_key
 from .model import JsonValue
 
 
@@ -75,13 +75,14 @@ def flag_not_found(key: str) -> Evaluation:
     )
 
 
-def invalid_context(key: str, attribute: str) -> Evaluation:
-    """A context attribute that evaluation reads holds text that is not valid Unicode."""
+def invalid_context(key: str, attribute: str, problem: str = NOT_UNICODE) -> Evaluation:
+    """A context attribute that evaluation reads holds a value past the edge limits (text
+    that is not valid Unicode, an integer outside 64 bits): the message is the server's."""
     return Evaluation(
         key,
         None,
         None,
         Reason.ERROR,
         ErrorCode.INVALID_CONTEXT,
-        f"context.{path_key(attribute)} is not valid Unicode (it holds a lone UTF-16 surrogate)",
+        f"context.{path_key(attribute)} {problem}",
     )

@@ -32,9 +32,19 @@ MAX_STRING = 65_536
 MIN_INT = -(2**63)
 MAX_INT = 2**63 - 1
 """Integers must fit a signed 64-bit integer (PostgreSQL bigint, Java/Go/JS-safe SDKs)."""
+INT_OUT_OF_RANGE = "is an integer outside the signed 64-bit range"
+NOT_UNICODE = "is not valid Unicode (it holds a lone UTF-16 surrogate)"
 
 MAX_PROBLEMS = 100
 """The walk stops after this many problems: a hostile body gets a bounded answer."""
+
+MAX_EVENT_NAME = 64
+"""Longest event name (`track("request")`) in characters: the SDK refuses what the
+server's metrics body would refuse, so one bad name cannot poison every later report."""
+
+MAX_EVENT_VALUE = 1e15
+"""Largest magnitude of one event value: a trillion of them still sum (and square) well
+inside what the server's metrics body accepts (±1e30 per sum, 1e60 per sum of squares)."""
 
 _PATH_KEY_CHARS = 200
 
@@ -47,9 +57,39 @@ def text_problem(text: str) -> str | None:
         try:
             text.encode("utf-8")
         except UnicodeEncodeError:
-            return "is not valid Unicode (it holds a lone UTF-16 surrogate)"
+            return NOT_UNICODE
     if "\x00" in text:
         return "holds a NUL character"
+    return None
+
+
+def is_int64(value: int) -> bool:
+    """True when the integer fits a signed 64-bit integer."""
+    return MIN_INT <= value <= MAX_INT
+
+
+def event_name_problem(name: object) -> str | None:
+    """Why the server's metrics body would refuse this event name, or None when it takes
+    it: 1 to MAX_EVENT_NAME characters of text that is stored as it is (`text_problem`)."""
+    if not isinstance(name, str):
+        return f"is not a string ({type(name).__name__})"
+    if not name:
+        return "is empty"
+    if len(name) > MAX_EVENT_NAME:
+        return f"is longer than {MAX_EVENT_NAME} characters"
+    return text_problem(name)
+
+
+def event_value_problem(value: object) -> str | None:
+    """Why an event value cannot be counted, or None when it can: a finite int or float
+    (not a bool) of magnitude at most MAX_EVENT_VALUE."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"is not a number ({type(value).__name__})"
+    # Compared as it is: math.isfinite would overflow on an int of 400 digits.
+    if isinstance(value, float) and not math.isfinite(value):
+        return "is not a finite number (NaN or infinity)"
+    if not -MAX_EVENT_VALUE <= value <= MAX_EVENT_VALUE:
+        return f"is outside ±{MAX_EVENT_VALUE:g}"
     return None
 
 
@@ -114,7 +154,7 @@ def json_problems(
             pass
         elif kind is int:
             if not MIN_INT <= item <= MAX_INT:  # type: ignore[operator]
-                problems.append(Problem(where, "is an integer outside the signed 64-bit range"))
+                problems.append(Problem(where, INT_OUT_OF_RANGE))
         elif kind is float:
             if not math.isfinite(item):  # type: ignore[arg-type]
                 problems.append(Problem(where, "is not a finite number (NaN or infinity)"))

@@ -18,7 +18,7 @@ import mmh3
 
 from .bucketing import BUCKETS, VARIANT_SALT_SUFFIX, threshold, unit_of
 from .evaluation import Evaluation, Reason, flag_not_found, invalid_context
-from .limits import is_valid_text
+from .limits import INT_OUT_OF_RANGE, MAX_INT, MIN_INT, NOT_UNICODE, is_valid_text
 from .model import Clause, Document, Flag, JsonValue, Rule, Segment, Serve
 from .operators import OPERATORS, Predicate
 
@@ -32,13 +32,15 @@ def _compile_clauses(clauses: tuple[Clause, ...]) -> tuple[tuple[str, Predicate]
 
 
 class InvalidText(ValueError):
-    """A context attribute that evaluation reads holds text that is not valid Unicode
-    (a lone surrogate): it can be neither hashed nor matched. Raised inside a snapshot's
+    """A context attribute that evaluation reads holds a value past the edge limits: text
+    that is not valid Unicode (a lone surrogate, which can be neither hashed nor matched)
+    or an integer outside 64 bits (which the server refuses). Raised inside a snapshot's
     compiled objects, turned into an INVALID_CONTEXT result by `evaluate` and `resolve`."""
 
-    def __init__(self, attribute: str) -> None:
+    def __init__(self, attribute: str, problem: str = NOT_UNICODE) -> None:
         super().__init__(attribute)
         self.attribute = attribute
+        self.problem = problem
 
 
 def _check_text(text: str, attribute: str) -> None:
@@ -47,15 +49,27 @@ def _check_text(text: str, attribute: str) -> None:
         raise InvalidText(attribute)
 
 
+def _checked_unit(value: object, attribute: str) -> str | None:
+    """`unit_of` for a value that is not a plain str, refusing an integer past 64 bits
+    (its decimal text would be hashed where the server answers INVALID_CONTEXT)."""
+    if isinstance(value, int) and not MIN_INT <= value <= MAX_INT:
+        raise InvalidText(attribute, INT_OUT_OF_RANGE)
+    return unit_of(value)
+
+
 def clauses_match(clauses: tuple[tuple[str, Predicate], ...], context: Context) -> bool:
     """All clauses hold; a missing (or null) attribute fails its clause. Raises
-    InvalidText for a string attribute that is not valid Unicode."""
+    InvalidText for a string attribute that is not valid Unicode or an integer outside
+    64 bits."""
     for attribute, predicate in clauses:
         value = context.get(attribute)
         if value is None:
             return False
-        if isinstance(value, str) and not value.isascii() and not is_valid_text(value):
-            raise InvalidText(attribute)
+        if isinstance(value, str):
+            if not value.isascii() and not is_valid_text(value):
+                raise InvalidText(attribute)
+        elif isinstance(value, int) and not MIN_INT <= value <= MAX_INT:
+            raise InvalidText(attribute, INT_OUT_OF_RANGE)
         if not predicate(value):
             return False
     return True
@@ -70,7 +84,7 @@ class CompiledSegment:
 
     def contains(self, context: Context) -> bool:
         # 1. excluded keys are never in; 2. included keys always are; 3. else the clauses.
-        key = unit_of(context.get("targetingKey"))
+        key = _checked_unit(context.get("targetingKey"), "targetingKey")
         if key is not None:
             _check_text(key, "targetingKey")
             if key in self.exclude:
@@ -110,7 +124,7 @@ class RolloutServe:
         """The shared result for this context's unit, without its bucket: no allocation."""
         unit = context.get(self.bucket_by)
         if type(unit) is not str:
-            unit = unit_of(unit)
+            unit = _checked_unit(unit, self.bucket_by)
             if unit is None:
                 return self.no_unit
         if not unit.isascii() and not is_valid_text(unit):
@@ -123,7 +137,7 @@ class RolloutServe:
         """The result with the unit's bucket filled in: one allocation per call."""
         unit = context.get(self.bucket_by)
         if type(unit) is not str:
-            unit = unit_of(unit)
+            unit = _checked_unit(unit, self.bucket_by)
             if unit is None:
                 return self.no_unit
         if not unit.isascii() and not is_valid_text(unit):
@@ -209,15 +223,16 @@ class Snapshot:
 
 def evaluate(snapshot: Snapshot, flag_key: str, context: Context) -> Evaluation:
     """Evaluate one flag for one context, with the rollout bucket when a rollout decided.
-    Never raises: an unknown flag, or a context attribute read that is not valid
-    Unicode, is an error result."""
+    Never raises: an unknown flag, or a context attribute read that is past the edge
+    limits (text that is not valid Unicode, an integer outside 64 bits), is an error
+    result."""
     flag = snapshot.flags.get(flag_key)
     if flag is None:
         return flag_not_found(flag_key)
     try:
         return flag.decide(context).evaluate(context)
     except InvalidText as exc:
-        return invalid_context(flag_key, exc.attribute)
+        return invalid_context(flag_key, exc.attribute, exc.problem)
 
 
 def resolve(snapshot: Snapshot, flag_key: str, context: Context) -> Evaluation:
@@ -229,7 +244,7 @@ def resolve(snapshot: Snapshot, flag_key: str, context: Context) -> Evaluation:
     try:
         return flag.decide(context).resolve(context)
     except InvalidText as exc:
-        return invalid_context(flag_key, exc.attribute)
+        return invalid_context(flag_key, exc.attribute, exc.problem)
 
 
 def compile_document(
