@@ -302,3 +302,56 @@ def test_the_flag_list_works_from_the_keyboard(
     page.keyboard.press("Escape")
     expect(page.locator("#confirm-dialog")).to_be_hidden()
     assert page.js_errors == []
+
+
+def test_the_plan_form_edits_the_recommended_guard_pair_and_names_a_bad_field(
+    server: LiveServer, make_user: UserFactory, new_page: PageFactory, admin: httpx.Client
+) -> None:
+    admin.put("/api/v1/flags/paired-ramp", json=boolean_flag()).raise_for_status()
+    admin.put("/api/v1/flags/custom-ramp", json=boolean_flag(ramp=plan())).raise_for_status()
+    page = new_page()
+    log_in(page, make_user("editor"))
+
+    # A new plan offers the recommended pair at its defaults ...
+    page.goto("/ui/flags/paired-ramp/environments/staging/ramp")
+    expect(page.locator("input[name=relative_max]")).to_have_value("1.5")
+    expect(page.locator("input[name=error_rate_cap]")).to_have_value("20")
+
+    # ... refuses a multiple of 1 with a 422 that names the field and keeps what was typed ...
+    page.fill("input[name=relative_max]", "1")
+    page.fill("input[name=min_samples]", "500")
+    with page.expect_response(lambda r: r.url.endswith("/ramp/plan")) as answer:
+        page.click("button:has-text('Save plan')")
+    assert answer.value.status == 422
+    expect(page.locator("#plan-error")).to_contain_text("Error rate vs unexposed: enter a multiple")
+    expect(page.locator("input[name=relative_max]")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("input[name=min_samples]")).to_have_value("500")
+    assert "ramp" not in admin.get("/api/v1/flags/paired-ramp").json()["environments"]["staging"]
+
+    # ... and stores the pair once the levels are right.
+    page.fill("input[name=relative_max]", "2")
+    page.fill("input[name=error_rate_cap]", "10")
+    page.click("button:has-text('Save plan')")
+    expect(page.locator(".flash")).to_contain_text("Saved the ramp plan")
+    stored = admin.get("/api/v1/flags/paired-ramp").json()["environments"]["staging"]["ramp"]
+    assert stored["guards"] == [
+        {"kind": "relative", "metric": "error_rate", "max": 1.0},
+        {"metric": "error_rate", "max": 0.1},
+    ]
+    assert stored["min_samples"] == 500
+    expect(page.locator("input[name=relative_max]")).to_have_value("2")
+    expect(page.locator("input[name=error_rate_cap]")).to_have_value("10")
+
+    # Other guards are not in the form, and saving the plan keeps them as written.
+    page.goto("/ui/flags/custom-ramp/environments/staging/ramp")
+    page.click("summary:has-text('Edit plan')")
+    expect(page.locator("#guards-in-definition")).to_contain_text("edited in the flag's definition")
+    expect(page.locator("input[name=relative_max]")).to_have_count(0)
+    page.fill("input[name=stages]", "5, 50, 100")
+    page.click("button:has-text('Save plan')")
+    expect(page.locator(".flash")).to_contain_text("Saved the ramp plan")
+    custom = admin.get("/api/v1/flags/custom-ramp").json()["environments"]["staging"]["ramp"]
+    assert custom["stages"] == [5, 50, 100]
+    assert custom["guards"] == plan()["guards"]
+    # the browser logs the refused save's 422, and nothing else
+    assert [e for e in page.js_errors if "status of 422" not in e] == []

@@ -8,10 +8,12 @@ from typing import Any
 
 import pytest
 
+from graylane.core.document import parse_ramp
+from graylane.core.model import Guard
 from graylane_server.errors import InvalidDocument
 from graylane_server.models import FlagRow, RampRow
 from graylane_server.ratelimit import MemoryLimiter
-from graylane_server.ui import forms, impact
+from graylane_server.ui import drafts, forms, impact
 from graylane_server.ui.charts import Bin, Threshold, metric_chart, stage_chart
 from graylane_server.ui.ratelimit import limiter_key
 from graylane_server.ui.summaries import Filters, keep, line
@@ -241,3 +243,99 @@ def test_percentages_typed_in_forms_are_checked() -> None:
     for bad in ("-1", "101", "abc", "1.23456"):
         with pytest.raises(forms.FormError):
             forms.percentage(bad)
+
+
+RECOMMENDED = [
+    {"kind": "relative", "metric": "error_rate", "max": 0.5},
+    {"metric": "error_rate", "max": 0.2},
+]
+
+
+def plan_form(**fields: str) -> dict[str, str]:
+    return {"stages": "1, 10, 50, 100", "auto_advance": "on", **fields}
+
+
+def test_the_plan_form_shows_the_recommended_pair_as_a_multiple_and_a_cap() -> None:
+    # a new plan, and one stored with the default guards, show the defaults
+    assert drafts.guard_fields(None) == drafts.GuardFields(editable=True, relative="1.5", cap="20")
+    assert drafts.guard_fields({"stages": [1, 100], "guards": RECOMMENDED}) == drafts.GuardFields(
+        editable=True, relative="1.5", cap="20"
+    )
+    # the pair with other levels, in either order
+    shown = drafts.guard_fields(
+        {
+            "guards": [
+                {"metric": "error_rate", "max": 0.05},
+                {"kind": "relative", "metric": "error_rate", "max": 0.3},
+            ]
+        }
+    )
+    assert shown == drafts.GuardFields(editable=True, relative="1.3", cap="5")
+
+
+@pytest.mark.parametrize(
+    "guards",
+    [
+        pytest.param([{"metric": "error_rate", "max": 0.01}], id="one-absolute-limit"),
+        pytest.param([*RECOMMENDED, {"kpi": "latency"}], id="pair-and-a-kpi"),
+        pytest.param([RECOMMENDED[0], RECOMMENDED[0]], id="two-relative"),
+        pytest.param(
+            [{**RECOMMENDED[0], "warn": 0.25}, RECOMMENDED[1]], id="pair-with-a-warn-level"
+        ),
+        pytest.param(
+            [{"kind": "relative", "metric": "latency", "max": 0.5}, RECOMMENDED[1]],
+            id="relative-latency",
+        ),
+    ],
+)
+def test_other_guards_are_kept_as_written_whatever_the_form_says(
+    guards: list[dict[str, Any]],
+) -> None:
+    assert drafts.guard_fields({"guards": guards}) == drafts.GuardFields(editable=False)
+    plan = drafts.ramp_plan(plan_form(relative_max="2", error_rate_cap="10"), {"guards": guards})
+    assert plan["guards"] == guards
+
+
+def test_the_plan_form_writes_the_pair_a_person_typed() -> None:
+    plan = drafts.ramp_plan(plan_form(relative_max="2", error_rate_cap="10%"), None)
+    assert plan["guards"] == [
+        {"kind": "relative", "metric": "error_rate", "max": 1.0},
+        {"metric": "error_rate", "max": 0.1},
+    ]
+    assert parse_ramp(plan).guards == (
+        Guard(kind="relative", metric="error_rate", max=1.0),
+        Guard(kind="absolute", metric="error_rate", max=0.1),
+    )
+    # "1.3x" reads as 1.3 times: 30% more errors than unexposed units
+    assert drafts.ramp_plan(plan_form(relative_max="1.3x"), None)["guards"][0]["max"] == 0.3
+    # fields left empty keep the plan's levels; a plan without guards gets the defaults
+    current = {"stages": [1, 100], "guards": [RECOMMENDED[0], {**RECOMMENDED[1], "max": 0.05}]}
+    kept = drafts.ramp_plan(plan_form(relative_max="", error_rate_cap=""), current)
+    assert kept["guards"] == current["guards"]
+    assert drafts.ramp_plan(plan_form(), {"stages": [1, 100]})["guards"] == RECOMMENDED
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "words"),
+    [
+        ("relative_max", "1", "above 1"),
+        ("relative_max", "0.5", "above 1"),
+        ("relative_max", "50", "at most 10"),
+        ("relative_max", "lots", "enter a number"),
+        ("relative_max", "nan", "enter a number"),
+        ("relative_max", "1.23456", "three decimals"),
+        ("error_rate_cap", "0", "above 0"),
+        ("error_rate_cap", "150", "at most 100"),
+        ("error_rate_cap", "-5", "above 0"),
+        ("error_rate_cap", "Infinity", "enter a number"),
+    ],
+)
+def test_guard_levels_out_of_range_are_refused_naming_the_field(
+    field: str, value: str, words: str
+) -> None:
+    with pytest.raises(forms.FormError) as caught:
+        drafts.ramp_plan(plan_form(**{field: value}), None)
+    assert caught.value.field == field
+    label = {"relative_max": "Error rate vs unexposed", "error_rate_cap": "Error rate cap"}[field]
+    assert caught.value.message.startswith(f"{label}: ")
+    assert words in caught.value.message

@@ -5,9 +5,17 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from graylane.core.model import DEFAULT_GUARDS
 from graylane_server.ui import forms
+
+_DEFAULT_RELATIVE = next(g.max for g in DEFAULT_GUARDS if g.kind == "relative")
+_DEFAULT_CAP = next(g.max for g in DEFAULT_GUARDS if g.kind == "absolute")
+_HIGHEST_MULTIPLE = Decimal(10)
+"""A looser relative limit is no guard (and 50 is more likely a percentage typed here)."""
 
 
 def new_flag(form: Mapping[str, str], environments: Sequence[str]) -> tuple[str, dict[str, Any]]:
@@ -107,14 +115,111 @@ def ramp_plan(form: Mapping[str, str], current: Mapping[str, Any] | None) -> dic
         plan["approval_above"] = forms.percentage(approval, "approval_above")
     else:
         plan.pop("approval_above", None)
-    limit = forms.text(form, "error_rate_max")
-    guards = plan.get("guards")
-    # The form edits one error-rate guard; guards written in the definition stay as written.
-    simple = not guards or (
-        len(guards) == 1 and guards[0].get("metric") == "error_rate" and "kind" not in guards[0]
-    )
-    if limit and simple:
+    pair = _guard_pair(plan.get("guards"))
+    # Guards other than the recommended pair are edited in the definition: kept as written.
+    if pair is not None:
+        relative, cap = pair
+        if forms.text(form, "relative_max"):
+            relative = _multiple(forms.text(form, "relative_max")) - 1
+        if forms.text(form, "error_rate_cap"):
+            cap = _cap(forms.text(form, "error_rate_cap")) / 100
         plan["guards"] = [
-            {"metric": "error_rate", "max": float(forms.percentage(limit, "error_rate_max")) / 100}
+            {"kind": "relative", "metric": "error_rate", "max": float(relative)},
+            {"metric": "error_rate", "max": float(cap)},
         ]
     return plan
+
+
+@dataclass(frozen=True, slots=True)
+class GuardFields:
+    """The plan form's guard fields: the recommended pair's levels as a person reads them,
+    or not `editable` when the plan's guards are something else."""
+
+    editable: bool
+    relative: str = ""
+    """The exposed error rate's limit as a multiple of the unexposed group's ("1.5")."""
+    cap: str = ""
+    """The absolute cap, in percent of requests ("20")."""
+
+
+def guard_fields(plan: Mapping[str, Any] | None) -> GuardFields:
+    pair = _guard_pair((plan or {}).get("guards"))
+    if pair is None:
+        return GuardFields(editable=False)
+    relative, cap = pair
+    return GuardFields(editable=True, relative=_plain(relative + 1), cap=_plain(cap * 100))
+
+
+def _guard_pair(guards: object) -> tuple[Decimal, Decimal] | None:
+    """The relative and the absolute `max` of guards the form edits: none (a plan without
+    guards is watched by the default set, the pair) or the pair of error-rate guards, one
+    relative and one absolute, without `warn` or a name. None for any other guards."""
+    if not guards:
+        return _decimal(_DEFAULT_RELATIVE), _decimal(_DEFAULT_CAP)
+    if not isinstance(guards, list) or len(guards) != 2:
+        return None
+    relative = [g for g in guards if _simple_error_rate(g, "relative")]
+    absolute = [g for g in guards if _simple_error_rate(g, "absolute")]
+    if len(relative) != 1 or len(absolute) != 1:
+        return None
+    return _decimal(relative[0]["max"]), _decimal(absolute[0]["max"])
+
+
+def _simple_error_rate(guard: object, kind: str) -> bool:
+    return (
+        isinstance(guard, Mapping)
+        and set(guard) <= {"kind", "metric", "max"}
+        and guard.get("kind", "absolute") == kind
+        and guard.get("metric") == "error_rate"
+        and isinstance(guard.get("max"), int | float)
+        and not isinstance(guard.get("max"), bool)
+    )
+
+
+def _decimal(value: object) -> Decimal:
+    # Through the shortest text of the float, so 0.2 is 0.2 and not 0.2000000000000000111.
+    return Decimal(repr(value))
+
+
+def _plain(number: Decimal) -> str:
+    """`1.50` -> "1.5", `20.0` -> "20"."""
+    return format(number.normalize(), "f")
+
+
+def _multiple(value: str) -> Decimal:
+    """The relative limit as typed: "1.5" (or "1.5x") is at most 1.5 times as many errors."""
+    label = "Error rate vs unexposed"
+    number = _number(value.rstrip("x\u00d7 "), "relative_max", label)
+    if not 1 < number <= _HIGHEST_MULTIPLE:
+        raise forms.FormError(
+            "relative_max",
+            f"{label}: enter a multiple of the unexposed group's error rate above 1 and at "
+            f"most {_HIGHEST_MULTIPLE} (1.5 allows 50% more errors), not {value}",
+        )
+    return number
+
+
+def _cap(value: str) -> Decimal:
+    """The absolute cap as typed, in percent of requests."""
+    label = "Error rate cap"
+    number = _number(value.rstrip("% "), "error_rate_cap", label)
+    if not 0 < number <= 100:
+        raise forms.FormError(
+            "error_rate_cap",
+            f"{label}: enter a percentage of requests above 0 and at most 100 "
+            f"(20 is one request in five failing), not {value}",
+        )
+    return number
+
+
+def _number(text: str, field: str, label: str) -> Decimal:
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        raise forms.FormError(field, f"{label}: enter a number, not {text!r}") from None
+    exponent = number.normalize().as_tuple().exponent
+    if not isinstance(exponent, int):  # infinity or not a number
+        raise forms.FormError(field, f"{label}: enter a number, not {text!r}")
+    if exponent < -3:
+        raise forms.FormError(field, f"{label}: use at most three decimals")
+    return number

@@ -4,7 +4,7 @@ it (start, advance, pause, resume, roll back, restart)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from fastapi import APIRouter
@@ -51,9 +51,13 @@ def _ramp_context(
 ) -> dict[str, Any]:
     config = row.definition.get("environments", {}).get(env.key)
     if config is None or "ramp" not in config:
-        return {"model": None, "flag": row, "config": config}
+        return {"model": None, "flag": row, "config": config, "guard_fields": _guard_fields(None)}
     model = rampview.build(page.session, runtime, row, env, page.user)
-    return {"model": model, "flag": row, "config": config}
+    return {"model": model, "flag": row, "config": config, "guard_fields": _guard_fields(model)}
+
+
+def _guard_fields(model: rampview.RampPage | None) -> drafts.GuardFields:
+    return drafts.guard_fields(None if model is None else model.plan)
 
 
 def _listed(rows: Sequence[RampRow], definitions: dict[str, Any]) -> list[dict[str, Any]]:
@@ -113,10 +117,12 @@ def ramp_live(key: str, environment: str, *, page: ViewerPage, runtime: RuntimeD
 
 
 @router.post("/flags/{key}/environments/{environment}/ramp/plan")
-def save_plan(key: str, environment: str, *, form: PostedForm, page: EditorPage) -> Response:
+def save_plan(
+    key: str, environment: str, *, form: PostedForm, page: EditorPage, runtime: RuntimeDep
+) -> Response:
     session = page.session
     row = flags.get(session, key)
-    environments.get(session, environment)
+    env = environments.get(session, environment)
     back = _ramp_url(key, environment)
     config = drafts.ramp_config(row.definition, environment)
     try:
@@ -132,13 +138,40 @@ def save_plan(key: str, environment: str, *, form: PostedForm, page: EditorPage)
                 reason=forms.text(form, "reason") or None,
             )
     except forms.FormError as exc:
-        return page.done(back, exc.message, "error")
+        return _plan_refused(
+            page, runtime, row=row, env=env, form=form, error=exc.message, field=exc.field
+        )
     except InvalidDocument as exc:
         details = "; ".join(f"{p.path or 'plan'}: {p.message}" for p in exc.problems)
-        return page.done(back, f"The plan is invalid: {details}", "error")
+        error = f"The plan is invalid: {details}"
+        return _plan_refused(page, runtime, row=row, env=env, form=form, error=error)
     except (PreconditionFailed, PreconditionRequired) as exc:
         return page.done(back, exc.message, "error")
     return page.done(back, f"Saved the ramp plan of {key} in {environment}.")
+
+
+def _plan_refused(
+    page: Page,
+    runtime: RuntimeDep,
+    *,
+    row: FlagRow,
+    env: Environment,
+    form: Mapping[str, str],
+    error: str,
+    field: str | None = None,
+) -> Response:
+    """The ramp page again, 422, its plan form open with what was typed and why not."""
+    return page.render(
+        "ramp.html",
+        active="ramps",
+        environment=env,
+        env_link=lambda other: _ramp_url(row.key, other),
+        status=422,
+        plan_error=error,
+        plan_error_field=field,
+        posted=form,
+        **_ramp_context(page, runtime, row, env),
+    )
 
 
 @router.post("/flags/{key}/environments/{environment}/ramp/{action}")
