@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import math
 import os
 import threading
 import time
@@ -37,10 +36,11 @@ from graylane.core import (
     resolve,
 )
 from graylane.core.bucketing import unit_of
+from graylane.core.limits import event_name_problem, event_value_problem
 from graylane.core.snapshot import RolloutServe
 from graylane.metrics import Recorder, SharedCounters, cluster_of, payload, percentage_text
 from graylane.sync import RETRYABLE, Synchronizer, UnusableConfig, describe, failure_kind
-from graylane.transport import Fetched, Transport
+from graylane.transport import Fetched, ServerError, Transport, printable
 
 log = logging.getLogger("graylane")
 
@@ -48,6 +48,14 @@ Context = Mapping[str, object]
 T = TypeVar("T")
 _EMPTY: Context = MappingProxyType({})
 _MAX_LOGGED = 1000
+REFUSED_REPORT = frozenset({400, 413, 422})
+"""Statuses that refuse a metrics report for what it holds: sent again, it would be
+refused again, and would hold back every later count. Such a report is dropped; any
+other failure (network, 5xx, 408, 429, a refused key) keeps the counts for the next try."""
+METRICS_ERRORS = ("retried", "refused", "unexpected")
+"""Kinds of failure sending counts, as counted in `Client.metrics_errors`."""
+DROPPED_EVENTS = ("name", "value")
+"""Why `track` dropped an event, as counted in `Client.dropped_events`."""
 
 
 class ClientNotReady(TimeoutError):
@@ -159,6 +167,9 @@ class Client:
         self._change_listeners: list[Callable[[Change], None]] = []
         self._status_listeners: list[Callable[[str, str | None], None]] = []
         self._logged: set[tuple[str, ...]] = set()
+        self._tally_lock = threading.Lock()
+        self._dropped_events = dict.fromkeys(DROPPED_EVENTS, 0)
+        self._metrics_errors = dict.fromkeys(METRICS_ERRORS, 0)
         self._last_contact: float | None = None
         self._last_error: str | None = None
         self._failing: str | None = None
@@ -306,13 +317,7 @@ class Client:
         its count, sum and sum of squares. Each call is one event: `value` is not a count.
         Only aggregates leave the process."""
         try:
-            if not isinstance(event, str) or not event or len(event) > 64:
-                self._log_once(("event", repr(event)), "track: event names are 1..64 characters")
-                return
-            if value is not None and not _measurable(value):
-                self._log_once(
-                    ("value", event), f"track: {event!r}: a value is a finite number, not {value!r}"
-                )
+            if not self._trackable(event, value):
                 return
             state = self._state
             ctx = _EMPTY if context is None else context
@@ -331,6 +336,29 @@ class Client:
                 )
         except Exception as exc:  # noqa: BLE001
             self._crashed("track", exc, None)
+
+    def _trackable(self, event: object, value: object) -> bool:
+        """Whether the server would take this event: a name or value it refuses would
+        fail every later report, so the event is dropped here, counted and logged once."""
+        problem = event_name_problem(event)
+        if problem is not None:
+            name = _shown(event)
+            self._tally(self._dropped_events, "name")
+            self._log_once(
+                ("event", name), f"graylane: track: the event name {name} {problem}; dropped"
+            )
+            return False
+        if value is not None:
+            problem = event_value_problem(value)
+            if problem is not None:
+                self._tally(self._dropped_events, "value")
+                self._log_once(
+                    ("value", cast(str, event)),
+                    f"graylane: track: {_shown(event)}: the value {_shown(value)} {problem}; "
+                    "dropped",
+                )
+                return False
+        return True
 
     def observe(self, context: Context | None = None) -> contextlib.AbstractContextManager[None]:
         """Count a `request`, and an `error` if the block raises (the exception goes on).
@@ -363,6 +391,20 @@ class Client:
         `status`, `response`, `config`, `event`, `unexpected` (see `graylane.sync.KINDS`)."""
         sync = self._sync
         return {} if sync is None else dict(sync.errors)
+
+    @property
+    def dropped_events(self) -> dict[str, int]:
+        """Events `track` dropped because the server would refuse them, by why: `name`
+        (not 1..64 characters of valid Unicode without NUL), `value` (not a finite number
+        within ±1e15; a bool is not a number)."""
+        return dict(self._dropped_events)
+
+    @property
+    def metrics_errors(self) -> dict[str, int]:
+        """Failures sending counts, by kind: `retried` (network, 5xx, 429...: the counts
+        are kept for the next try), `refused` (the server refused a report with 400, 413
+        or 422: it is dropped), `unexpected` (anything else: that report is dropped)."""
+        return dict(self._metrics_errors)
 
     @property
     def stale(self) -> bool:
@@ -407,28 +449,59 @@ class Client:
 
     def flush(self) -> bool:
         """Send the counts gathered so far now; False when the server did not take them
-        (they stay for the next try)."""
+        all. Counts that could not reach it stay for the next try; a report it refused
+        for what it holds (400, 413, 422) is dropped (see `metrics_errors`). Never raises."""
         transport = self._transport
         if transport is None:
             return True
         # One flush at a time: two that read the same pending counts would both send them.
         with self._flush_lock:
-            pending = self._recorder.pending()
-            if not pending:
-                return True
-            now = time.time()
-            window = (self._window_start, now)
-            for part in pending.parts():
-                body = payload(part, version=self._state.version, window=window)
-                try:
-                    transport.post_metrics(body)
-                except RETRYABLE as exc:
-                    log.debug("graylane: metrics not sent (%s); kept for the next try", exc)
-                    return False
-                self._recorder.mark_sent(part)
-            self._recorder.retire_all_but(self._state.counters)
-            self._window_start = now
+            try:
+                return self._send_pending(transport)
+            except Exception as exc:  # noqa: BLE001 - the flush thread must never die
+                self._unexpected_flush_error(exc)
+                return False
+
+    def _send_pending(self, transport: Transport) -> bool:
+        pending = self._recorder.pending()
+        if not pending:
             return True
+        now = time.time()
+        window = (self._window_start, now)
+        taken = True
+        for part in pending.parts():
+            try:
+                transport.post_metrics(payload(part, version=self._state.version, window=window))
+            except ServerError as exc:
+                if exc.status not in REFUSED_REPORT:
+                    return self._kept(exc)
+                self._tally(self._metrics_errors, "refused")
+                log.warning("graylane: the server refused a metrics report; dropped: %s", exc)
+                taken = False
+            except RETRYABLE as exc:
+                return self._kept(exc)
+            except Exception as exc:  # noqa: BLE001 - it would fail again on every retry
+                self._unexpected_flush_error(exc)
+                taken = False
+            # Sent, or refused for good: either way never sent again.
+            self._recorder.mark_sent(part)
+        self._recorder.retire_all_but(self._state.counters)
+        self._window_start = now
+        return taken
+
+    def _kept(self, exc: Exception) -> bool:
+        self._tally(self._metrics_errors, "retried")
+        log.debug("graylane: metrics not sent (%s); kept for the next try", exc)
+        return False
+
+    def _unexpected_flush_error(self, exc: Exception) -> None:
+        self._tally(self._metrics_errors, "unexpected")
+        detail = printable(f"{type(exc).__name__}: {exc}", 300)
+        if ("flush", type(exc).__name__) in self._logged:
+            log.debug("graylane: sending metrics failed (%s)", detail)
+            return
+        self._logged.add(("flush", type(exc).__name__))
+        log.error("graylane: sending metrics failed (%s); that report is dropped", detail)
 
     def close(self) -> None:
         """Stop the background threads, after one last attempt to send counts."""
@@ -478,10 +551,13 @@ class Client:
     def _flush_loop(self) -> None:
         due = time.monotonic() + self._flush_interval
         while not self._stop_flush.wait(min(self._flush_interval, 1.0)):
-            self._watch_staleness()
-            if time.monotonic() >= due:
-                self.flush()
-                due = time.monotonic() + self._flush_interval
+            try:
+                self._watch_staleness()
+                if time.monotonic() >= due:
+                    self.flush()
+                    due = time.monotonic() + self._flush_interval
+            except Exception as exc:  # noqa: BLE001 - the thread goes on whatever happens
+                self._unexpected_flush_error(exc)
         self.flush()
 
     def _contact(self) -> None:
@@ -688,6 +764,10 @@ class Client:
         )
         return default
 
+    def _tally(self, counts: dict[str, int], kind: str) -> None:
+        with self._tally_lock:  # taken only on a failure, never on the hot path
+            counts[kind] += 1
+
     def _log_once(self, key: tuple[str, ...], message: str) -> None:
         if key in self._logged or len(self._logged) >= _MAX_LOGGED:
             return
@@ -717,13 +797,14 @@ def _group(rollout: RolloutServe | None, result: Evaluation) -> str:
     return "unexposed" if result is rollout.outside else "exposed"
 
 
-def _measurable(value: object) -> bool:
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and abs(value) <= 1e15
-    )
+def _shown(value: object) -> str:
+    """A value from the app as it may go into a log line: quoted, escaped, cut short."""
+    if not isinstance(value, str | int | float):
+        return f"of type {type(value).__name__}"
+    if isinstance(value, int) and value.bit_length() > 64:
+        return f"(an integer of {value.bit_length()} bits)"  # repr may refuse 5,000 digits
+    text = repr(value[:80] + "…" if isinstance(value, str) and len(value) > 80 else value)
+    return printable(text, 120)
 
 
 def _kind(value: object) -> str | None:

@@ -62,11 +62,15 @@ class _Quiet(ThreadingHTTPServer):
 
 class ScriptedServer:
     """`config` answers every config request; bytes given to `send` go down every open
-    stream as they are. Each request's path and headers are kept in `requests`."""
+    stream as they are. Each request's path and headers are kept in `requests`. A POST is
+    answered by the next of `post_answers` (202 once none is left), and its body is kept
+    in `posted`."""
 
     def __init__(self, config: Answer) -> None:
         self.config = config
         self.requests: list[tuple[str, dict[str, str]]] = []
+        self.post_answers: list[Answer] = []
+        self.posted: list[bytes] = []
         self._streams: list[queue.Queue[bytes | None]] = []
         self._lock = threading.Lock()
         self._http = _Quiet(("127.0.0.1", 0), self._handler())
@@ -117,8 +121,10 @@ class ScriptedServer:
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
-                self.rfile.read(length)
-                self._answer(Answer(202, {}, b"{}"))
+                server.posted.append(self.rfile.read(length))
+                with server._lock:
+                    scripted = server.post_answers.pop(0) if server.post_answers else None
+                self._answer(scripted or Answer(202, {}, b"{}"))
 
             def _answer(self, answer: Answer) -> None:
                 self.send_response(answer.status)

@@ -6,6 +6,7 @@ SDKs charted but not read by guards."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from pydantic import SecretStr
 from sqlalchemy import create_engine
 from sqlalchemy.orm import sessionmaker
 
+from graylane.core.limits import MAX_EVENT_NAME, event_name_problem
 from graylane_server.ramps import signals
 from graylane_server.ramps.observations import CLUSTERS, Observations
 from graylane_server.settings import Settings
@@ -311,3 +313,26 @@ def test_the_redis_store_adds_vectors_exactly_in_one_script_call(redis_url: str)
     fields = store.read_all(ENV, flag, at - 10, at + 10)[bucket_of(at)]
     assert fields[name][:3] == [2 * big, 2, 0]
     assert fields["s|0.1|unexposed|request"] == [0.1 + 0.2] * CLUSTERS
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["request", "x" * MAX_EVENT_NAME, "é" * MAX_EVENT_NAME, "", "x" * 65, "\x00", "a\ud800"],
+    ids=["plain", "longest", "longest-accented", "empty", "too-long", "nul", "surrogate"],
+)
+def test_the_server_takes_exactly_the_event_names_the_sdk_lets_through(
+    store: Store, name: str
+) -> None:
+    body = report(time.time() - 10, time.time(), event(unique(), "exposed", name, 50, {0: 1}))
+    response = httpx.post(
+        f"{store.server.url}{PATH}",
+        content=json.dumps(body),  # ASCII: a lone surrogate travels as \ud800
+        headers={"Authorization": f"Bearer {store.token}", "Content-Type": "application/json"},
+        timeout=10,
+    )
+    if event_name_problem(name) is None:
+        assert response.status_code == 202, response.text
+    else:
+        assert response.status_code == 422, response.text
+        paths = [p["path"] for p in response.json()["error"]["problems"]]
+        assert paths == ["events[0].event"]

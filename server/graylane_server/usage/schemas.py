@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from graylane.core.limits import MAX_EVENT_NAME
 from graylane_server.ramps.observations import CLUSTERS
 
 Name = Field(min_length=1, max_length=128)
@@ -30,7 +31,9 @@ class EventCount(BaseModel):
     flag: str = Name
     variant: str = Field(max_length=128)
     group: Literal["exposed", "unexposed", "targeted"]
-    event: str = Field(min_length=1, max_length=64)
+    event: str = Field(min_length=1, max_length=MAX_EVENT_NAME)
+    """Also held to the edge limits (valid Unicode, no NUL): the SDK's `track` applies the
+    same rule (`graylane.core.limits.event_name_problem`) and drops what this refuses."""
     count: int = Field(ge=0, le=10**12)
     percentage: Decimal | None = Field(default=None, ge=0, le=100, decimal_places=3)
     """The flag's fallthrough rollout percentage when these events were counted. Events
