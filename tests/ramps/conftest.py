@@ -128,6 +128,20 @@ def create_flag(admin: httpx.Client, key: str, definition: dict[str, Any]) -> No
     assert response.status_code == 201, response.text
 
 
+def create_ramped_flag(
+    admin: httpx.Client,
+    environments: Sequence[str] = ("production",),
+    *,
+    prefix: str = "checkout",
+    **plan: Any,
+) -> str:
+    """A new flag, under a key of its own, as `ramped_flag(environments, **plan)` builds
+    it; returns the key."""
+    key = unique_key(prefix)
+    create_flag(admin, key, ramped_flag(environments, **plan))
+    return key
+
+
 # --- tokens and clients -------------------------------------------------------------------
 
 

@@ -22,6 +22,7 @@ from tests.ramps.conftest import (
     at,
     audit_entries,
     create_flag,
+    create_ramped_flag,
     event,
     get_ramp,
     named_token,
@@ -64,16 +65,12 @@ def real_now() -> datetime:
 def test_a_healthy_ramp_advances_stage_by_stage_to_completion(
     server: LiveServer, admin: httpx.Client, make_token: TokenFactory, client_for: ClientFactory
 ) -> None:
-    key = unique_key("checkout")
-    create_flag(
+    key = create_ramped_flag(
         admin,
-        key,
-        ramped_flag(
-            stages=(1, 25, 100),
-            min_stage_duration="2s",
-            min_samples=1000,
-            guards=[{"kind": "relative", "metric": "error_rate", "max": 0.5}],
-        ),
+        stages=(1, 25, 100),
+        min_stage_duration="2s",
+        min_samples=1000,
+        guards=[{"kind": "relative", "metric": "error_rate", "max": 0.5}],
     )
     sdk = client_for(make_token(sdk="production"))
     controller = server.runtime.controller
@@ -175,10 +172,7 @@ def test_an_error_spike_in_the_exposed_group_rolls_back_to_zero(
 def test_a_warning_level_pauses_the_ramp(
     server: LiveServer, admin: httpx.Client, make_token: TokenFactory, client_for: ClientFactory
 ) -> None:
-    key = unique_key("checkout")
-    create_flag(
-        admin, key, ramped_flag(guards=[{"metric": "error_rate", "warn": 0.01, "max": 0.5}])
-    )
+    key = create_ramped_flag(admin, guards=[{"metric": "error_rate", "warn": 0.01, "max": 0.5}])
     sdk = client_for(make_token(sdk="production"))
     act_ok(admin, key, "start")
     started = parse_time(get_ramp(admin, key)["stage_started_at"])
@@ -202,8 +196,7 @@ def test_a_warning_level_pauses_the_ramp(
 def test_an_alert_from_outside_trips_a_webhook_guard_until_resolved(
     server: LiveServer, admin: httpx.Client, client_for: ClientFactory
 ) -> None:
-    key = unique_key("checkout")
-    create_flag(admin, key, ramped_flag(guards=[{"kind": "webhook", "name": "high-load"}]))
+    key = create_ramped_flag(admin, guards=[{"kind": "webhook", "name": "high-load"}])
     manager = client_for(named_token(admin, "alertmanager", "release_manager"))
     editor = client_for(named_token(admin, "eve", "editor"))
     controller = server.runtime.controller
@@ -369,8 +362,7 @@ def test_only_the_lease_holder_acts_and_a_stale_leader_applies_nothing(
 def test_a_paused_ramp_stays_paused_across_a_server_restart(
     server: LiveServer, settings: Settings, admin: httpx.Client, client_for: ClientFactory
 ) -> None:
-    key = unique_key("checkout")
-    create_flag(admin, key, ramped_flag(guards=[{"kind": "webhook", "name": "restart-load"}]))
+    key = create_ramped_flag(admin, guards=[{"kind": "webhook", "name": "restart-load"}])
     act_ok(admin, key, "start")
     act_ok(admin, key, "advance")
     paused = act_ok(admin, key, "pause", reason="holiday freeze")
@@ -418,8 +410,7 @@ def test_controller_rolls_back_a_paused_ramp_on_breach(
 ) -> None:
     """A paused ramp still has units on the change: pausing stops it advancing, never
     the rollback a breach calls for (whether a person or a guard's warning paused it)."""
-    key = unique_key("checkout")
-    create_flag(admin, key, ramped_flag(guards=[{"kind": "webhook", "name": "paused-load"}]))
+    key = create_ramped_flag(admin, guards=[{"kind": "webhook", "name": "paused-load"}])
     manager = client_for(named_token(admin, "alertmanager", "release_manager"))
     sdk = client_for(make_token(sdk="production"))
     controller = server.runtime.controller
@@ -447,11 +438,8 @@ def test_controller_rolls_back_a_paused_ramp_on_breach(
 def test_a_paused_ramp_steps_back_on_breach_when_the_plan_says_so(
     server: LiveServer, admin: httpx.Client, client_for: ClientFactory
 ) -> None:
-    key = unique_key("checkout")
-    create_flag(
-        admin,
-        key,
-        ramped_flag(guards=[{"kind": "webhook", "name": "step-load"}], on_breach="step_back"),
+    key = create_ramped_flag(
+        admin, guards=[{"kind": "webhook", "name": "step-load"}], on_breach="step_back"
     )
     manager = client_for(named_token(admin, "alertmanager", "release_manager"))
     act_ok(admin, key, "start")
@@ -469,13 +457,8 @@ def test_a_paused_ramp_steps_back_on_breach_when_the_plan_says_so(
 def test_a_completed_ramp_rolls_back_on_a_breach_within_its_watch(
     server: LiveServer, admin: httpx.Client, make_token: TokenFactory, client_for: ClientFactory
 ) -> None:
-    key = unique_key("checkout")
-    create_flag(
-        admin,
-        key,
-        ramped_flag(
-            stages=(1, 100), guards=[{"kind": "webhook", "name": "done-load"}], watch="30m"
-        ),
+    key = create_ramped_flag(
+        admin, stages=(1, 100), guards=[{"kind": "webhook", "name": "done-load"}], watch="30m"
     )
     manager = client_for(named_token(admin, "alertmanager", "release_manager"))
     sdk = client_for(make_token(sdk="production"))
@@ -501,11 +484,8 @@ def test_a_completed_ramp_rolls_back_on_a_breach_within_its_watch(
 def test_a_completed_ramp_is_done_once_its_watch_has_run(
     server: LiveServer, admin: httpx.Client, client_for: ClientFactory
 ) -> None:
-    key = unique_key("checkout")
-    create_flag(
-        admin,
-        key,
-        ramped_flag(stages=(1, 100), guards=[{"kind": "webhook", "name": "late-load"}]),
+    key = create_ramped_flag(
+        admin, stages=(1, 100), guards=[{"kind": "webhook", "name": "late-load"}]
     )
     manager = client_for(named_token(admin, "alertmanager", "release_manager"))
     act_ok(admin, key, "start")
@@ -551,9 +531,8 @@ def test_a_ramp_paused_by_a_warning_still_rolls_back_when_its_guard_breaches(
 def test_a_guard_whose_exposed_group_gets_no_traffic_pauses_the_ramp_saying_so(
     server: LiveServer, admin: httpx.Client, make_token: TokenFactory, client_for: ClientFactory
 ) -> None:
-    key = unique_key("checkout")
-    create_flag(
-        admin, key, ramped_flag(guards=[{"kind": "relative", "metric": "error_rate", "max": 0.5}])
+    key = create_ramped_flag(
+        admin, guards=[{"kind": "relative", "metric": "error_rate", "max": 0.5}]
     )
     sdk = client_for(make_token(sdk="production"))
     started = parse_time(act_ok(admin, key, "start")["stage_started_at"])
@@ -583,8 +562,7 @@ def measured(
 def test_a_latency_kpi_guard_rolls_back_a_ramp_whose_exposed_requests_are_slower(
     server: LiveServer, admin: httpx.Client, make_token: TokenFactory, client_for: ClientFactory
 ) -> None:
-    key = unique_key("checkout")
-    create_flag(admin, key, ramped_flag(guards=[{"kpi": "latency"}]))
+    key = create_ramped_flag(admin, guards=[{"kpi": "latency"}])
     sdk = client_for(make_token(sdk="production"))
     started = parse_time(act_ok(admin, key, "start")["stage_started_at"])
     events = [

@@ -16,6 +16,7 @@ from tests.ramps.conftest import (
     act_ok,
     audit_entries,
     create_flag,
+    create_ramped_flag,
     exposed_units,
     get_ramp,
     named_token,
@@ -36,8 +37,7 @@ ClientFactory = Callable[[str], httpx.Client]
 
 
 def test_a_flag_with_a_ramp_block_has_a_draft_ramp(admin: httpx.Client) -> None:
-    key = unique_key("checkout")
-    create_flag(admin, key, ramped_flag(stages=(2, 20, 100), min_samples=500))
+    key = create_ramped_flag(admin, stages=(2, 20, 100), min_samples=500)
     ramp = get_ramp(admin, key)
     assert ramp["status"] == "draft"
     assert ramp["stage"] == -1
@@ -70,8 +70,7 @@ def test_a_flag_without_a_ramp_block_has_no_ramp_and_says_how_to_get_one(
 def test_starting_serves_the_first_stage_to_the_flag_and_the_sdks(
     admin: httpx.Client, make_token: TokenFactory, client_for: ClientFactory
 ) -> None:
-    key = unique_key("checkout")
-    create_flag(admin, key, ramped_flag())
+    key = create_ramped_flag(admin)
     sdk = client_for(make_token(sdk="production"))
     assert sdk_percentage(sdk, key) == 0
     ramp = act_ok(admin, key, "start")
@@ -85,8 +84,7 @@ def test_starting_serves_the_first_stage_to_the_flag_and_the_sdks(
 
 
 def test_advance_needs_the_ramps_version(admin: httpx.Client) -> None:
-    key = unique_key("checkout")
-    create_flag(admin, key, ramped_flag())
+    key = create_ramped_flag(admin)
     version = act_ok(admin, key, "start")["version"]
     missing = act(admin, key, "advance")
     assert missing.status_code == 428
@@ -104,8 +102,7 @@ def test_advance_needs_the_ramps_version(admin: httpx.Client) -> None:
 
 
 def test_two_people_advancing_from_the_same_version_advance_once(admin: httpx.Client) -> None:
-    key = unique_key("checkout")
-    create_flag(admin, key, ramped_flag())
+    key = create_ramped_flag(admin)
     version = act_ok(admin, key, "start")["version"]
     statuses: list[int] = []
     barrier = threading.Barrier(2)
@@ -128,8 +125,7 @@ def test_two_people_advancing_from_the_same_version_advance_once(admin: httpx.Cl
 
 
 def test_pause_resume_and_rollback_are_idempotent(admin: httpx.Client) -> None:
-    key = unique_key("checkout")
-    create_flag(admin, key, ramped_flag())
+    key = create_ramped_flag(admin)
     act_ok(admin, key, "start")
     first = act_ok(admin, key, "pause")
     second = act_ok(admin, key, "pause")
@@ -149,8 +145,7 @@ def test_pause_resume_and_rollback_are_idempotent(admin: httpx.Client) -> None:
 def test_rollback_serves_nobody_and_marks_the_ramp_rolled_back(
     admin: httpx.Client, make_token: TokenFactory, client_for: ClientFactory
 ) -> None:
-    key = unique_key("checkout")
-    create_flag(admin, key, ramped_flag())
+    key = create_ramped_flag(admin)
     sdk = client_for(make_token(sdk="production"))
     act_ok(admin, key, "start")
     act_ok(admin, key, "advance")
@@ -169,8 +164,7 @@ def test_rollback_serves_nobody_and_marks_the_ramp_rolled_back(
 def test_restart_exposes_the_same_units_again(
     admin: httpx.Client, make_token: TokenFactory, client_for: ClientFactory
 ) -> None:
-    key = unique_key("checkout")
-    create_flag(admin, key, ramped_flag())
+    key = create_ramped_flag(admin)
     sdk = client_for(make_token(sdk="production"))
     act_ok(admin, key, "start")
     wait_for_sdk_percentage(sdk, key, 1)
@@ -192,8 +186,7 @@ def test_restart_exposes_the_same_units_again(
 
 
 def test_every_transition_is_audited_with_its_actor_and_reason(admin: httpx.Client) -> None:
-    key = unique_key("checkout")
-    create_flag(admin, key, ramped_flag())
+    key = create_ramped_flag(admin)
     manager = httpx.Client(
         base_url=admin.base_url,
         headers={"Authorization": f"Bearer {named_token(admin, 'ana', 'release_manager')}"},
@@ -224,8 +217,7 @@ def test_every_transition_is_audited_with_its_actor_and_reason(admin: httpx.Clie
 def test_in_a_protected_environment_going_past_the_approval_level_needs_a_release_manager(
     admin: httpx.Client, client_for: ClientFactory
 ) -> None:
-    key = unique_key("checkout")
-    create_flag(admin, key, ramped_flag(approval_above=10))
+    key = create_ramped_flag(admin, approval_above=10)
     editor = client_for(named_token(admin, "eve", "editor"))
     manager = client_for(named_token(admin, "rita", "release_manager"))
     assert act_ok(editor, key, "start")["percentage"] == 1
@@ -251,8 +243,7 @@ def test_in_a_protected_environment_going_past_the_approval_level_needs_a_releas
 def test_in_an_unprotected_environment_an_editor_advances_freely(
     admin: httpx.Client, client_for: ClientFactory
 ) -> None:
-    key = unique_key("checkout")
-    create_flag(admin, key, ramped_flag(("staging", "production"), approval_above=10))
+    key = create_ramped_flag(admin, ("staging", "production"), approval_above=10)
     editor = client_for(named_token(admin, "eve", "editor"))
     seen = [act_ok(editor, key, "start", environment="staging")["percentage"]]
     seen += [act_ok(editor, key, "advance", environment="staging")["percentage"] for _ in range(3)]
@@ -262,8 +253,7 @@ def test_in_an_unprotected_environment_an_editor_advances_freely(
 
 
 def test_a_viewer_cannot_move_a_ramp(admin: httpx.Client, client_for: ClientFactory) -> None:
-    key = unique_key("checkout")
-    create_flag(admin, key, ramped_flag(("staging",)))
+    key = create_ramped_flag(admin, ("staging",))
     viewer = client_for(named_token(admin, "vic", "viewer"))
     assert get_ramp(viewer, key, "staging")["status"] == "draft"
     for action in ("start", "pause", "rollback"):
@@ -312,8 +302,7 @@ def test_reapplying_the_original_document_keeps_the_ramps_percentage(
 
 
 def test_a_draft_ramp_does_not_own_the_percentage(admin: httpx.Client) -> None:
-    key = unique_key("checkout")
-    create_flag(admin, key, ramped_flag())
+    key = create_ramped_flag(admin)
     version = admin.get(f"/api/v1/flags/{key}").headers["etag"]
     response = admin.put(
         f"/api/v1/flags/{key}", json=ramped_flag(percentage=3), headers={"If-Match": version}
@@ -343,8 +332,7 @@ def test_a_person_cannot_advance_past_a_breached_guard(
     admin: httpx.Client, make_token: TokenFactory, client_for: ClientFactory
 ) -> None:
     # Given a running ramp whose exposed group fails far above its 1% limit
-    key = unique_key("checkout")
-    create_flag(admin, key, ramped_flag())
+    key = create_ramped_flag(admin)
     started = act_ok(admin, key, "start")
     sdk = client_for(make_token(sdk="production"))
     post_counts(sdk, traffic(key, 1, exposed=(200, 120)), parse_time(started["stage_started_at"]))
@@ -398,15 +386,11 @@ def test_the_ramp_shows_the_default_guards_of_a_plan_that_names_none(
 def test_each_guard_shows_its_interval_against_the_threshold_and_why_the_stage_holds(
     admin: httpx.Client, make_token: TokenFactory, client_for: ClientFactory
 ) -> None:
-    key = unique_key("checkout")
-    create_flag(
+    key = create_ramped_flag(
         admin,
-        key,
-        ramped_flag(
-            min_stage_duration="0s",
-            min_samples=10,
-            guards=[{"kind": "relative", "metric": "error_rate", "max": 0.5}],
-        ),
+        min_stage_duration="0s",
+        min_samples=10,
+        guards=[{"kind": "relative", "metric": "error_rate", "max": 0.5}],
     )
     started = act_ok(admin, key, "start")
     sdk = client_for(make_token(sdk="production"))
@@ -434,8 +418,7 @@ def test_a_plan_stored_with_no_guards_is_watched_by_the_default_set(
     admin: httpx.Client, database_url: str
 ) -> None:
     # Given a plan stored by an earlier version, before `guards: []` was refused
-    key = unique_key("checkout")
-    create_flag(admin, key, ramped_flag())
+    key = create_ramped_flag(admin)
     engine = create_engine(database_url)
     with engine.begin() as connection:
         definition = connection.execute(

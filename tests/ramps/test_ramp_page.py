@@ -11,10 +11,9 @@ import pytest
 
 from tests.ramps.conftest import (
     act_ok,
-    create_flag,
+    create_ramped_flag,
     parse_time,
     post_counts,
-    ramped_flag,
     split_traffic,
     unique_key,
 )
@@ -43,11 +42,8 @@ def test_the_ramp_page_shows_each_guards_interval_and_that_a_paused_ramp_is_watc
     make_token: TokenFactory,
     client_for: ClientFactory,
 ) -> None:
-    key = unique_key("checkout")
-    create_flag(
-        admin,
-        key,
-        ramped_flag(guards=[{"kind": "relative", "metric": "error_rate", "max": 0.5}]),
+    key = create_ramped_flag(
+        admin, guards=[{"kind": "relative", "metric": "error_rate", "max": 0.5}]
     )
     started = act_ok(admin, key, "start")
     sdk = client_for(make_token(sdk="production"))

@@ -23,6 +23,7 @@ from tests.ramps.conftest import (
     act_ok,
     audit_entries,
     create_flag,
+    create_ramped_flag,
     get_ramp,
     named_token,
     parse_time,
@@ -111,8 +112,7 @@ def test_a_ramp_transition_is_delivered_signed_to_a_registered_webhook(
 ) -> None:
     hook = register(admin, receiver.url("/hooks"))
     assert "secret" not in admin.get("/api/v1/webhooks").json()["webhooks"][0]
-    key = unique_key("checkout")
-    create_flag(admin, key, ramped_flag())
+    key = create_ramped_flag(admin)
     act_ok(admin, key, "start", reason="first 1%")
 
     (queued,) = deliveries(admin, hook["id"])
@@ -156,8 +156,7 @@ def test_a_webhook_hears_only_the_events_it_asked_for(
 ) -> None:
     rollbacks = register(admin, receiver.url("/rollbacks"), ["ramp.rollback"])
     everything = register(admin, receiver.url("/all"))
-    key = unique_key("checkout")
-    create_flag(admin, key, ramped_flag())
+    key = create_ramped_flag(admin)
     act_ok(admin, key, "start")
     act_ok(admin, key, "pause")
     act_ok(admin, key, "rollback")
@@ -177,8 +176,7 @@ def test_a_failing_receiver_is_retried_with_every_attempt_visible(
 ) -> None:
     receiver.status["/flaky"] = 500
     hook = register(admin, receiver.url("/flaky"))
-    key = unique_key("checkout")
-    create_flag(admin, key, ramped_flag())
+    key = create_ramped_flag(admin)
     act_ok(admin, key, "start")
     sessions = server.runtime.sessions
 
@@ -319,11 +317,8 @@ def test_a_guard_without_data_pauses_the_ramp_with_a_visible_reason_and_a_notice
     """A Prometheus guard whose query never answers (no Prometheus configured here, as
     when it is unreachable) must not hold a ramp silently forever."""
     hook = register(admin, receiver.url("/hooks"), events=["ramp.warn"])
-    key = unique_key("checkout")
-    create_flag(
-        admin,
-        key,
-        ramped_flag(guards=[{"kind": "prometheus", "name": "load", "query": "up", "max": 1}]),
+    key = create_ramped_flag(
+        admin, guards=[{"kind": "prometheus", "name": "load", "query": "up", "max": 1}]
     )
     started = parse_time(act_ok(admin, key, "start")["stage_started_at"])
     controller = server.runtime.controller
