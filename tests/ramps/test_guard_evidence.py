@@ -4,6 +4,7 @@ percentage, no-data and sample-ratio readings, continuous metrics. Pure function
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -77,6 +78,12 @@ def at(
         group(*exposed, error_clusters=error_clusters, offset=int(start) // 10),
         group(*unexposed, offset=int(start) // 10 + 16),
     )
+
+
+def in_cluster(cluster: int, n: int) -> Series:
+    """`n` plain events, all in one cluster (one unit's)."""
+    count = tuple(n if c == cluster else 0 for c in range(CLUSTERS))
+    return Series(count, tuple(map(float, count)), tuple(map(float, count)))
 
 
 def running(stage: int, started: float = T0, ramp_started: float | None = None) -> RampState:
@@ -166,6 +173,22 @@ def test_errors_concentrated_in_one_cluster_widen_the_interval() -> None:
     assert upper(2) > upper(CLUSTERS)
 
 
+def test_a_unit_with_its_own_high_error_rate_alone_on_the_change_is_no_evidence() -> None:
+    # at 1% of 200 users one user is exposed: its 4% error rate against everyone else's 1%
+    # is that user's own, not the release's, so the guard neither breaches nor advances,
+    # and after a stage's time without a comparison it says why and pauses
+    lone = Slice(
+        T0, Decimal(1), Group({"request": in_cluster(7, 20_000), "error": in_cluster(7, 800)})
+    )
+    slices = [replace(lone, unexposed=group(2_000_000, 20_000))]
+    early = reading(RELATIVE, slices, running(0), T0 + 300)
+    assert early.status == "inconclusive"
+    assert "exposed units fall in 1 of 32 clusters, too few to judge" in early.detail
+    late = reading(RELATIVE, slices, running(0), T0 + NO_DATA_AFTER)
+    assert late.status == "no_data"
+    assert late.upper is None
+
+
 # --- defect 5: evidence across stages, change detection -----------------------------------
 
 
@@ -187,6 +210,25 @@ def test_a_regression_starting_mid_stage_is_caught_by_the_change_detector() -> N
     result = reading(RELATIVE, clean + bad, running(2), T0 + 1560)
     assert result.status == "breach"
     assert "into the stage" in result.detail
+
+
+def test_a_recent_window_halfway_to_the_limit_holds_a_stage_the_whole_ramp_shows_safe() -> None:
+    # 32 clean minutes show the ramp's harm below 1.5x; the 4 minutes since the window
+    # restarted 1920 s into the stage read 1.35x, short of a breach but past halfway
+    # (1.25x): the stage does not advance on them
+    clean = [at(T0 + 10 * i, 50, (20_000, 20), (20_000, 20)) for i in range(192)]
+    recent = [at(T0 + 1920 + 10 * i, 50, (20_000, 27), (20_000, 20)) for i in range(24)]
+    assert reading(RELATIVE, clean, running(2), T0 + 1920).status == "healthy"
+    held = reading(RELATIVE, clean + recent, running(2), T0 + 2160)
+    assert held.status == "inconclusive"
+    assert "reads more than 25% worse than unexposed since 1920s into the stage" in held.detail
+
+
+def test_a_stage_counts_the_usage_bucket_it_started_in() -> None:
+    # the stage began 5 s into a bucket: that bucket's traffic at 50% is the stage's own
+    first = at(T0, 50, (300, 0), (300, 0))
+    obs = Observations((first,), T0 + 30)
+    assert stage_exposures(PLAN, running(2, started=T0 + 5), obs) == 300
 
 
 # --- defect 3: counts by window and percentage ---------------------------------------------

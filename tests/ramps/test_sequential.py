@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from graylane_server.ramps.sequential import Stratum, boundary, small_sample, summarise
+from graylane_server.ramps.sequential import (
+    MIN_CLUSTERS,
+    SMALL_SAMPLE_Z,
+    Stratum,
+    boundary,
+    small_sample,
+    summarise,
+)
 
 C = 32
 
@@ -68,6 +75,31 @@ def test_a_relative_statistic_is_zero_in_expectation_at_the_true_ratio() -> None
     assert summary.test(2.0).t == pytest.approx(0.0, abs=1e-9)
     assert summary.test(1.5).t > 0
     assert summary.test(2.5).t < 0
+
+
+@pytest.mark.parametrize("occupied", [MIN_CLUSTERS, 5, 6, 8, 12, 16, 24, C])
+def test_the_small_sample_widening_is_the_student_t_quantile_ratio(occupied: int) -> None:
+    z = SMALL_SAMPLE_Z
+    exact = scipy_stats.t.ppf(scipy_stats.norm.cdf(z), occupied - 1) / z
+    assert math.sqrt(small_sample(occupied)) == pytest.approx(exact, rel=0.05)
+    if occupied >= 8:
+        assert math.sqrt(small_sample(occupied)) == pytest.approx(exact, rel=0.002)
+
+
+@pytest.mark.parametrize("occupied", range(1, MIN_CLUSTERS))
+def test_exposed_units_in_fewer_than_min_clusters_are_no_evidence_either_way(
+    occupied: int,
+) -> None:
+    # huge counts, exposed rate 4x the unexposed one, but all of it from a few units
+    b_x = np.zeros(C)
+    b_x[:occupied] = 100_000.0
+    b_u = np.full(C, 100_000.0)
+    summary = summarise([stratum(b_x * 0.04, b_x, b_u * 0.01, b_u)], relative=True)
+    assert summary.estimate() == pytest.approx(4.0)
+    for theta in (1.5, 10.0):
+        assert not summary.test(theta).above(0.001)
+        assert not summary.test(theta).below(0.01)
+    assert summary.upper(0.01) is None
 
 
 def _false_alarms(

@@ -32,8 +32,9 @@ from graylane_server.ramps.observations import (
     Observations,
     Series,
     Slice,
+    bucket_start,
 )
-from graylane_server.ramps.sequential import Stratum, Summary, boundary, summarise
+from graylane_server.ramps.sequential import MIN_CLUSTERS, Stratum, Summary, boundary, summarise
 
 if TYPE_CHECKING:
     from graylane_server.ramps.decision import RampState
@@ -242,7 +243,12 @@ def _sdk_guard(  # noqa: PLR0917 - read's own arguments, passed through
     since = _since(state)
     slices = [s for s in observations.slices if s.start >= since]
     percentage = percentage_of(plan, state)
-    starts = [state.stage_started_at + r for r in RESTARTS if state.stage_started_at + r <= now]
+    # A slice is dated by the start of its usage bucket: the bucket a window opens in counts.
+    starts = [
+        bucket_start(state.stage_started_at + r)
+        for r in RESTARTS
+        if state.stage_started_at + r <= now
+    ]
     binary = not continuous
     whole = _summary(_suffixes(slices, [since], event, continuous)[0], relative, binary)
     own = [s for s in slices if s.percentage == percentage]
@@ -294,17 +300,27 @@ def _sdk_guard(  # noqa: PLR0917 - read's own arguments, passed through
         if ran >= NO_DATA_AFTER:
             return reading("no_data", f"{what} for {_duration(ran)}")
         return reading("inconclusive", what)
+    if whole.occupied < MIN_CLUSTERS:
+        ran = now - state.stage_started_at
+        few = (
+            f"{shown}: exposed units fall in {whole.occupied} of {CLUSTERS} clusters, "
+            f"too few to judge (at least {MIN_CLUSTERS})"
+        )
+        return reading("no_data" if ran >= NO_DATA_AFTER else "inconclusive", few)
     if limit is None:
         return reading("healthy", shown)
     # Never advance while the stage, or a change-detector window of two minutes or more,
-    # reads above the limit: evidence carried from earlier stages must not outvote a
-    # regression that began in this one.
+    # reads above the hold level: evidence carried from earlier stages must not outvote
+    # a regression that began in this one, and a window's estimate is noisy, so a
+    # relative guard holds from halfway to its limit.
+    hold = (1.0 + limit) / 2 if relative else limit
     for start, window in zip(RESTARTS, windows, strict=False):
         recent = window.estimate()
         spans = now - state.stage_started_at - start >= MIN_WINDOW
-        if spans and recent is not None and recent > limit:
+        if spans and recent is not None and recent > hold:
             return reading(
-                "inconclusive", f"{shown}: reads above the limit since {start}s into the stage"
+                "inconclusive",
+                f"{shown}: reads {_above(guard, hold)} since {start}s into the stage",
             )
     if whole.test(limit).below(SAFETY_ALPHA):
         return reading("healthy", f"{shown}: shown {_level(guard, limit)}")

@@ -15,6 +15,7 @@ Pure data: the usage store builds it, guards read it, the simulation fabricates 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -73,6 +74,15 @@ class Group:
         return Group({name: self.get(name) + other.get(name) for name in sorted(names)})
 
 
+BUCKET_SECONDS = 10
+"""Usage buckets are this many seconds long (`usage.store` files SDK windows by them)."""
+
+
+def bucket_start(at: float) -> float:
+    """The start of the usage bucket holding the moment `at` (an infinity stays one)."""
+    return at // BUCKET_SECONDS * BUCKET_SECONDS if math.isfinite(at) else at
+
+
 @dataclass(frozen=True, slots=True)
 class Slice:
     """What SDKs counted in one usage bucket (`start`, Unix seconds, `BUCKET_SECONDS`
@@ -98,5 +108,6 @@ class Observations:
     on the ramp page while it is not 0."""
 
     def at(self, percentage: Decimal, since: float = float("-inf")) -> Iterable[Slice]:
-        """The slices served at `percentage` that start at or after `since`."""
-        return (s for s in self.slices if s.percentage == percentage and s.start >= since)
+        """The slices served at `percentage` from the usage bucket holding `since` on."""
+        first = bucket_start(since)
+        return (s for s in self.slices if s.percentage == percentage and s.start >= first)
