@@ -18,8 +18,9 @@ import tempfile
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import uvicorn
@@ -30,10 +31,13 @@ from graylane_server import db
 from graylane_server.app import create_app
 from graylane_server.models import AuditRow, FlagRow, RampRow, utcnow
 from graylane_server.ramps import service as ramps
+from graylane_server.ramps.observations import CLUSTERS
 from graylane_server.runtime import Runtime
 from graylane_server.settings import Settings
 from graylane_server.tokens.principal import Principal, Role
-from graylane_server.usage.store import BUCKET_SECONDS, event_series
+from graylane_server.usage.filing import file_report
+from graylane_server.usage.schemas import EvaluationCount, EventCount, MetricsReport, Window
+from graylane_server.usage.store import BUCKET_SECONDS
 from graylane_server.users import service as users
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -123,9 +127,9 @@ def ramp_plan(stages: list[float], **extra: Any) -> dict[str, Any]:
         "stages": stages,
         "min_stage_duration": "30m",
         "min_samples": 2000,
-        "guards": [
-            {"name": "errors", "metric": "error_rate", "max": 0.02, "warn": 0.01},
-            {"name": "errors-vs-control", "kind": "relative", "metric": "error_rate", "max": 0.5},
+        "guards": [  # the recommended pair
+            {"kind": "relative", "metric": "error_rate", "max": 0.5},
+            {"metric": "error_rate", "max": 0.2},
         ],
         "auto_advance": True,
         **extra,
@@ -370,34 +374,78 @@ def backdate(runtime: Runtime) -> None:
 
 
 def sdk_counts(runtime: Runtime) -> None:
-    """Counts as SDKs would have sent them for new-checkout over the last 150 minutes:
-    requests and errors for exposed and unexposed units, exposure following the ramp."""
+    """Reports as SDKs would have sent them for new-checkout over the last 150 minutes, one
+    per 10-second window: evaluations, and requests and errors per group, each under the
+    rollout percentage the SDK served and split by unit cluster, filed as the metrics
+    endpoint files them. The change fails a little more often than the rest."""
     rng = random.Random(7)
     now = time.time()
     start = now - 150 * 60
-    stages = [(start, 0.01), (now - 85 * 60, 0.05), (now - 18 * 60, 0.25)]
+    stages = [(start, 1), (now - 85 * 60, 5), (now - 18 * 60, 25)]
 
-    async def report_every_bucket() -> None:
+    async def report_every_window() -> None:
         t = start
-        while t < now:
-            share = [s for at_, s in stages if at_ <= t][-1]
+        while t + BUCKET_SECONDS <= now:
+            percentage = [p for at_, p in stages if at_ <= t][-1]
             total = rng.randint(900, 1100)
-            exposed = max(1, round(total * share))
-            unexposed = total - exposed
-            series = {
-                event_series("exposed", "on", "request"): exposed,
-                event_series("exposed", "on", "error"): _errors(rng, exposed, 0.0042),
-                event_series("unexposed", "off", "request"): unexposed,
-                event_series("unexposed", "off", "error"): _errors(rng, unexposed, 0.0038),
-            }
-            await runtime.usage.record("production", t, {"new-checkout": series})
+            exposed = max(1, round(total * percentage / 100))
+            report = MetricsReport(
+                window=Window(start=t, end=t + BUCKET_SECONDS),
+                evaluations=[
+                    EvaluationCount(flag="new-checkout", variant="on", count=exposed),
+                    EvaluationCount(flag="new-checkout", variant="off", count=total - exposed),
+                ],
+                events=[
+                    *_group_events(
+                        rng, "exposed", "on", requests=exposed, rate=0.0042, percentage=percentage
+                    ),
+                    *_group_events(
+                        rng,
+                        "unexposed",
+                        "off",
+                        requests=total - exposed,
+                        rate=0.0038,
+                        percentage=percentage,
+                    ),
+                ],
+            )
+            filing = file_report(report, now)
+            await runtime.usage.record(
+                "production", filing.at, filing.counts, filing.vectors, filing.until
+            )
             t += BUCKET_SECONDS
 
-    asyncio.run(report_every_bucket())
+    asyncio.run(report_every_window())
 
 
-def _errors(rng: random.Random, n: int, rate: float) -> int:
-    return sum(1 for _ in range(n) if rng.random() < rate)
+def _group_events(
+    rng: random.Random,
+    group: Literal["exposed", "unexposed"],
+    variant: str,
+    *,
+    requests: int,
+    rate: float,
+    percentage: int,
+) -> list[EventCount]:
+    """One group's requests and errors, each request from a unit in a random cluster."""
+    counted = {"request": [0] * CLUSTERS, "error": [0] * CLUSTERS}
+    for _ in range(requests):
+        cluster = rng.randrange(CLUSTERS)
+        counted["request"][cluster] += 1
+        if rng.random() < rate:
+            counted["error"][cluster] += 1
+    return [
+        EventCount(
+            flag="new-checkout",
+            variant=variant,
+            group=group,
+            event=event,
+            count=sum(clusters),
+            percentage=Decimal(percentage),
+            clusters=clusters,
+        )
+        for event, clusters in counted.items()
+    ]
 
 
 # --- screenshots ----------------------------------------------------------------------------
