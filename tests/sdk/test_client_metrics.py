@@ -27,6 +27,7 @@ from tests.sdk.support import (
     unique,
     usage,
 )
+from tests.support.http import send_json
 from tests.support.servers import LiveServer, wait_until
 
 N = 1_500
@@ -261,14 +262,9 @@ def recording_server(upstream: str) -> Iterator[tuple[str, list[dict[str, Any]]]
                 headers={"Authorization": self.headers["Authorization"]},
                 timeout=5,
             )
-            self.send_response(real.status_code)
-            for name in ("ETag", "X-Graylane-Version", "X-Graylane-Environment"):
-                if name in real.headers:
-                    self.send_header(name, real.headers[name])
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(real.content)))
-            self.end_headers()
-            self.wfile.write(real.content)
+            names = ("ETag", "X-Graylane-Version", "X-Graylane-Environment")
+            headers = {name: real.headers[name] for name in names if name in real.headers}
+            send_json(self, real.status_code, real.content, headers)
 
         def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers["Content-Length"]))
@@ -279,12 +275,7 @@ def recording_server(upstream: str) -> Iterator[tuple[str, list[dict[str, Any]]]
                     "raw": raw.decode("utf-8"),
                 }
             )
-            body = b'{"accepted": 1}'
-            self.send_response(202)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            send_json(self, 202, b'{"accepted": 1}')
 
         def log_message(self, *_: object) -> None:
             pass

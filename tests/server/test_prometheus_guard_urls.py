@@ -18,6 +18,7 @@ from graylane_server import prometheus_urls
 from graylane_server.ramps import signals
 from graylane_server.settings import Settings
 from tests.server.conftest import ADMIN_TOKEN
+from tests.support.http import send_json
 from tests.support.servers import LiveServer
 
 DEFAULT = "http://127.0.0.1:9/default-prometheus"
@@ -99,11 +100,7 @@ class Prometheus(ThreadingHTTPServer):
             def do_GET(self) -> None:
                 outer.queries += 1
                 body = json.dumps({"data": {"result": [{"value": [0, "0.25"]}]}}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                send_json(self, 200, body)
 
             def log_message(self, *_: object) -> None:
                 pass
