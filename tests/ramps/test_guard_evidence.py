@@ -278,6 +278,14 @@ def test_a_guard_with_no_data_for_too_long_reads_no_data() -> None:
     assert result.status == "no_data"
 
 
+def test_a_relative_guard_with_no_control_events_says_there_is_nothing_to_compare() -> None:
+    flawless = [at(T0, 10, (50_000, 0), (450_000, 0))]
+    early = reading(RELATIVE, flawless, running(1), T0 + 60)
+    assert early.status == "inconclusive"
+    assert early.detail == "no error events among unexposed requests to compare with"
+    assert reading(RELATIVE, flawless, running(1), T0 + NO_DATA_AFTER).status == "no_data"
+
+
 # --- defect 7: continuous metrics and sample ratios ----------------------------------------
 
 

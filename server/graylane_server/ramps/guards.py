@@ -297,6 +297,9 @@ def _sdk_guard(  # noqa: PLR0917 - read's own arguments, passed through
     if not whole.strata or whole.exposed <= 0 or value is None:
         ran = now - state.stage_started_at
         what = "no exposed and unexposed traffic to compare" if relative else "no exposed traffic"
+        if relative and whole.strata and whole.exposed > 0:
+            # a ratio to a control with no events at all is undefined, not small
+            what = f"no {event} events among unexposed requests to compare with"
         if ran >= NO_DATA_AFTER:
             return reading("no_data", f"{what} for {_duration(ran)}")
         return reading("inconclusive", what)
