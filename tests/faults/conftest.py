@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, text
 from graylane_server.db import migrate
 from tests.faults.helpers import ADMIN_TOKEN
 from tests.support import services
-from tests.support.faults import PrivatePostgres, PrivateRedis
+from tests.support.faults import PrivatePostgres
 from tests.support.servers import ServerProcess, server_env
 
 
@@ -49,15 +49,6 @@ def private_database(private_postgres: PrivatePostgres) -> str:
         connection.execute(text("CREATE DATABASE graylane"))
     engine.dispose()
     return _migrated(private_postgres.url("graylane"))
-
-
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    server = PrivateRedis(tmp_path)
-    try:
-        yield server.start()
-    finally:
-        server.close()
 
 
 StartServer = Callable[..., ServerProcess]

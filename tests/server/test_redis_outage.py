@@ -19,15 +19,6 @@ PATH = "/api/v1/sdk/metrics"
 
 
 @pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    server = PrivateRedis(tmp_path)
-    try:
-        yield server.start()
-    finally:
-        server.close()
-
-
-@pytest.fixture
 def replica(
     settings: Settings, private_redis: PrivateRedis, tmp_path: Path
 ) -> Iterator[ServerProcess]:
