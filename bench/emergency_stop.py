@@ -33,22 +33,19 @@ import argparse
 import math
 import os
 import platform
-import resource
 import secrets
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import httpx
 import mmh3
 
 from graylane import Change, Client
-from servers import Server, percentile, postgres_env, raise_file_limit, serving
+from servers import Server, cpu_seconds, percentile, postgres_server, raise_file_limit
 
 ENV = "production"
 FLAGS = ("checkout-v2", "search-ranking", "dark-mode")
@@ -254,18 +251,6 @@ def measure(
     }
 
 
-def cpu_seconds(pid: int | None = None) -> float:
-    """User + system CPU of a process (this one by default; another from /proc)."""
-    if pid is None:
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        return usage.ru_utime + usage.ru_stime
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return math.nan
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def report(result: dict[str, Any]) -> bool:
     every, each, post = result["all"], result["each"], result["post"]
     print()
@@ -322,16 +307,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"process; {len(FLAGS)} flags in {ENV}, one under a running ramp"
     )
     token = "gla_bench_" + secrets.token_hex(16)
-    with tempfile.TemporaryDirectory(prefix="graylane-stop-") as tmp_name:
-        tmp = Path(tmp_name)
-        with (
-            postgres_env(args.postgres, token, tmp / "data", args.redis) as env,
-            serving(env, tmp / "server.log") as server,
-        ):
-            headers = {"Authorization": f"Bearer {token}"}
-            with httpx.Client(base_url=server.url, headers=headers, timeout=30) as admin:
-                sdk_key = setup(admin)
-                result = measure(server, admin, sdk_key, clients=args.clients, stops=stops)
+    with postgres_server(args.postgres, token, args.redis, "graylane-stop-") as server:
+        headers = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=server.url, headers=headers, timeout=30) as admin:
+            sdk_key = setup(admin)
+            result = measure(server, admin, sdk_key, clients=args.clients, stops=stops)
     report(result)
     return 0
 

@@ -25,15 +25,13 @@ import os
 import random
 import secrets
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-from servers import Server, postgres_env, serving
+from servers import Server, cpu_seconds, postgres_server
 
 DEFAULT_POSTGRES = os.environ.get(
     "GRAYLANE_BENCH_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -87,11 +85,6 @@ def body(rng: random.Random, kind: str) -> dict[str, Any]:
     }
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def measure(server: Server, token: str, kind: str, reports: int) -> tuple[float, float]:
     """(server CPU ms per report, wall ms per report)."""
     assert server.process is not None
@@ -118,26 +111,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--redis", default=DEFAULT_REDIS, help="Redis URL")
     args = parser.parse_args(argv)
     admin_token = "gla_bench_" + secrets.token_hex(16)
-    with tempfile.TemporaryDirectory(prefix="graylane-ingest-") as tmp_name:
-        tmp = Path(tmp_name)
-        with (
-            postgres_env(args.postgres, admin_token, tmp / "data", args.redis) as env,
-            serving(env, tmp / "server.log") as server,
-        ):
-            minted = httpx.post(
-                f"{server.url}/api/v1/tokens",
-                json={"kind": "sdk", "environment": "production"},
-                headers={"Authorization": f"Bearer {admin_token}"},
-                timeout=10,
-            )
-            token = minted.json()["token"]
-            print(f"{args.reports} reports per body, one connection, server on Redis")
-            print("| body | bytes | server CPU ms / report | wall ms / report |")
-            print("|---|---:|---:|---:|")
-            for kind in args.bodies.split(","):
-                size = len(httpx.Request("POST", "/", json=body(random.Random(7), kind)).content)
-                cpu, wall = measure(server, token, kind, args.reports)
-                print(f"| {kind} | {size:,} | {cpu:.3f} | {wall:.3f} |")
+    with postgres_server(args.postgres, admin_token, args.redis, "graylane-ingest-") as server:
+        minted = httpx.post(
+            f"{server.url}/api/v1/tokens",
+            json={"kind": "sdk", "environment": "production"},
+            headers={"Authorization": f"Bearer {admin_token}"},
+            timeout=10,
+        )
+        token = minted.json()["token"]
+        print(f"{args.reports} reports per body, one connection, server on Redis")
+        print("| body | bytes | server CPU ms / report | wall ms / report |")
+        print("|---|---:|---:|---:|")
+        for kind in args.bodies.split(","):
+            size = len(httpx.Request("POST", "/", json=body(random.Random(7), kind)).content)
+            cpu, wall = measure(server, token, kind, args.reports)
+            print(f"| {kind} | {size:,} | {cpu:.3f} | {wall:.3f} |")
     return 0
 
 

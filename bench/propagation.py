@@ -48,7 +48,6 @@ import math
 import multiprocessing
 import os
 import platform
-import resource
 import secrets
 import sys
 import tempfile
@@ -65,7 +64,14 @@ import httpx
 
 from cases import large_document
 from graylane import Change, Client
-from servers import Server, percentile, postgres_env, raise_file_limit, server_env
+from servers import (
+    Server,
+    cpu_seconds,
+    percentile,
+    postgres_env,
+    raise_file_limit,
+    server_env,
+)
 
 FLAG = "kill-switch"
 ENV = "production"
@@ -142,15 +148,6 @@ class WarningCounter(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         self.count += 1
         self.last = record.getMessage()
-
-
-def cpu_seconds(pid: int | None = None) -> float:
-    """User + system CPU of a process (this one by default)."""
-    if pid is None:
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        return usage.ru_utime + usage.ru_stime
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Fleet:

@@ -1,6 +1,6 @@
-"""`graylane-server serve` subprocesses and throwaway PostgreSQL databases for the
-benchmarks that measure a running server (propagation, emergency stop, metrics ingest,
-sign-in flood)."""
+"""`graylane-server serve` subprocesses, the CPU they use, and throwaway PostgreSQL
+databases for the benchmarks that measure a running server (propagation, emergency stop,
+metrics ingest, sign-in flood)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import resource
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -43,6 +44,19 @@ def server_env(extra: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRAYLANE_")}
     # Room for a --flags document in one PUT /api/v1/state.
     return {**env, "GRAYLANE_LOG_LEVEL": "warning", "GRAYLANE_MAX_BODY_BYTES": "67108864", **extra}
+
+
+def cpu_seconds(pid: int | None = None) -> float:
+    """User + system CPU of a process (this one by default; another from /proc, NaN once
+    it is gone)."""
+    if pid is None:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return math.nan
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Server:
@@ -151,6 +165,21 @@ def serving(env: dict[str, str], log_path: Path) -> Iterator[Server]:
         raise
     finally:
         server.stop()
+
+
+@contextlib.contextmanager
+def postgres_server(
+    admin_url: str, token: str, redis_url: str, prefix: str = "graylane-bench-"
+) -> Iterator[Server]:
+    """One server on Redis and a new, migrated PostgreSQL database (`postgres_env`), its
+    files in a temporary directory; all of it gone afterwards."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp_name:
+        tmp = Path(tmp_name)
+        with (
+            postgres_env(admin_url, token, tmp / "data", redis_url) as env,
+            serving(env, tmp / "server.log") as server,
+        ):
+            yield server
 
 
 def percentile(values: Sequence[float], p: float) -> float:
