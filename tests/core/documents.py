@@ -28,21 +28,22 @@ def segment_rule(segment: str, name: str = "beta") -> dict[str, Any]:
 def boolean_flag(
     *rules: dict[str, Any],
     percentage: float = 50,
+    bucket_by: str | None = None,
     ramp: dict[str, Any] | None = None,
     elsewhere: dict[str, dict[str, Any]] | None = None,
     **fields: Any,
 ) -> dict[str, Any]:
     """A flag of variants `on` and `off` whose production environment serves `on` by
-    `rules`, then to `percentage` of units and `off` to the others, under `ramp` if given;
-    `elsewhere` adds other environments and `fields` add to the flag's own (or replace
-    its variants)."""
+    `rules`, then to `percentage` of units (by `bucket_by`, if not the targeting key) and
+    `off` to the others, under `ramp` if given; `elsewhere` adds other environments and
+    `fields` add to the flag's own (or replace its variants)."""
+    rollout: dict[str, Any] = {"percentage": percentage, "variants": {"on": 100}}
+    if bucket_by is not None:
+        rollout["bucket_by"] = bucket_by
     production: dict[str, Any] = {
         "enabled": True,
         "rules": list(rules),
-        "fallthrough": {
-            "rollout": {"percentage": percentage, "variants": {"on": 100}},
-            "otherwise": "off",
-        },
+        "fallthrough": {"rollout": rollout, "otherwise": "off"},
     }
     if ramp is not None:
         production["ramp"] = ramp

@@ -10,7 +10,6 @@ the server's words, and never raises."""
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 
@@ -27,51 +26,23 @@ from graylane.core import (
 )
 from graylane.core.limits import MAX_INT, MIN_INT, context_problems
 from graylane.core.snapshot import Snapshot
-
-LONE = json.loads('"\\ud800"')
-
-
-def clause(attribute: str, op: str, values: list[Any]) -> dict[str, Any]:
-    return {"attribute": attribute, "op": op, "values": values}
-
-
-def flag(*rules: dict[str, Any], bucket_by: str = "targetingKey") -> dict[str, Any]:
-    return {
-        "variants": {"on": True, "off": False},
-        "environments": {
-            "production": {
-                "enabled": True,
-                "rules": list(rules),
-                "fallthrough": {
-                    "rollout": {"percentage": 50, "bucket_by": bucket_by, "variants": {"on": 100}},
-                    "otherwise": "off",
-                },
-            }
-        },
-    }
-
+from tests.core.documents import LONE, boolean_flag, clause, segment_rule, staff_rule
 
 SNAPSHOT: Snapshot = compile_document(
     parse_document(
         {
             "flags": {
-                "rollout": flag(),
-                "by-account": flag(bucket_by="account"),
-                "staff": flag(
-                    {
-                        "name": "staff",
-                        "when": [clause("email", "ends_with", ["@example.com"])],
-                        "serve": {"variant": "on"},
-                    }
-                ),
-                "pattern": flag(
+                "rollout": boolean_flag(),
+                "by-account": boolean_flag(bucket_by="account"),
+                "staff": boolean_flag(staff_rule()),
+                "pattern": boolean_flag(
                     {
                         "name": "digits",
                         "when": [clause("code", "matches", [r"^\d+$"])],
                         "serve": {"variant": "on"},
                     }
                 ),
-                "beta": flag({"name": "beta", "segment": "beta", "serve": {"variant": "on"}}),
+                "beta": boolean_flag(segment_rule("beta")),
                 "static": {
                     "variants": {"on": True, "off": False},
                     "environments": {
