@@ -11,6 +11,7 @@ import time
 from abc import ABC, abstractmethod
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -55,6 +56,17 @@ def counts_of(fields: Fields) -> dict[int, Counter[str]]:
     }
 
 
+@dataclass(frozen=True, slots=True)
+class Report:
+    """What one `record` with something in it adds to the bucket of `at`."""
+
+    environment: str
+    at: float
+    counts: Tally
+    vectors: Vectors
+    until: Mapping[str, float]
+
+
 class UsageStore(ABC):
     """A store of SDK counts: `record` and `read` are the same for both, the rest is each
     store's own."""
@@ -71,7 +83,7 @@ class UsageStore(ABC):
         `until` (the end of the newest SDK window filed there) to the value given;
         returns once everything is stored. A report with nothing in it stores nothing."""
         if counts or vectors or until:
-            await self._add(environment, at, counts, vectors or {}, until or {})
+            await self._add(Report(environment, at, counts, vectors or {}, until or {}))
 
     def read(
         self, environment: str, flag: str, since: float, until: float
@@ -80,14 +92,7 @@ class UsageStore(ABC):
         return counts_of(self.read_all(environment, flag, since, until))
 
     @abstractmethod
-    async def _add(
-        self,
-        environment: str,
-        at: float,
-        counts: Tally,
-        vectors: Vectors,
-        until: Mapping[str, float],
-    ) -> None:
+    async def _add(self, report: Report) -> None:
         """`record` of a report with something in it."""
 
     @abstractmethod
@@ -152,17 +157,11 @@ class RedisUsageStore(UsageStore):
     def _key(environment: str, flag: str, bucket: int) -> str:
         return f"graylane:usage:{environment}:{flag}:{bucket}"
 
-    def _arguments(
-        self,
-        environment: str,
-        at: float,
-        counts: Tally,
-        vectors: Vectors,
-        until: Mapping[str, float],
-    ) -> tuple[list[str], list[str | int]]:
-        bucket = bucket_of(at)
+    def _arguments(self, report: Report) -> tuple[list[str], list[str | int]]:
+        bucket = bucket_of(report.at)
+        counts, vectors, until = report.counts, report.vectors, report.until
         flags = list(counts.keys() | vectors.keys() | until.keys())
-        keys = [self._key(environment, flag, bucket) for flag in flags]
+        keys = [self._key(report.environment, flag, bucket) for flag in flags]
         entries: list[dict[str, Any]] = []
         for flag in flags:
             entry: dict[str, Any] = {"c": {s: str(n) for s, n in counts.get(flag, {}).items()}}
@@ -173,15 +172,8 @@ class RedisUsageStore(UsageStore):
             entries.append(entry)
         return keys, [RETENTION_SECONDS, json.dumps(entries, ensure_ascii=False)]
 
-    async def _add(
-        self,
-        environment: str,
-        at: float,
-        counts: Tally,
-        vectors: Vectors,
-        until: Mapping[str, float],
-    ) -> None:
-        keys, args = self._arguments(environment, at, counts, vectors, until)
+    async def _add(self, report: Report) -> None:
+        keys, args = self._arguments(report)
         await self._script()(keys=keys, args=args)
 
     async def close(self) -> None:
@@ -227,35 +219,21 @@ class SqlUsageStore(UsageStore):
         self._sessions = sessions
         self._readers = readers
 
-    async def _add(
-        self,
-        environment: str,
-        at: float,
-        counts: Tally,
-        vectors: Vectors,
-        until: Mapping[str, float],
-    ) -> None:
-        await run_in_threadpool(self._write, environment, at, counts, vectors, until)
+    async def _add(self, report: Report) -> None:
+        await run_in_threadpool(self._write, report)
 
     async def close(self) -> None:
         pass  # its engines belong to the runtime
 
-    def _write(
-        self,
-        environment: str,
-        at: float,
-        counts: Tally,
-        vectors: Vectors,
-        until: Mapping[str, float],
-    ) -> None:
-        bucket = bucket_of(at)
-        key = {"environment": environment, "bucket": bucket}
+    def _write(self, report: Report) -> None:
+        bucket = bucket_of(report.at)
+        key = {"environment": report.environment, "bucket": bucket}
         added = [
             {**key, "flag": f, "series": s, "count": n, "amount": 0.0}
-            for f, series in counts.items()
+            for f, series in report.counts.items()
             for s, n in series.items()
         ]
-        for f, series in vectors.items():
+        for f, series in report.vectors.items():
             for s, vector in series.items():
                 amount = is_amount(s)  # sums and squares are floats, counts integers
                 added.extend(
@@ -270,7 +248,8 @@ class SqlUsageStore(UsageStore):
                     if x
                 )
         raised = [
-            {**key, "flag": f, "series": UNTIL, "count": 0, "amount": t} for f, t in until.items()
+            {**key, "flag": f, "series": UNTIL, "count": 0, "amount": t}
+            for f, t in report.until.items()
         ]
         with self._sessions() as session, session.begin():
             dialect = session.get_bind().dialect.name
