@@ -3,9 +3,7 @@ database a live server uses, whose tokens then work over HTTP."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,7 +11,7 @@ import httpx
 import pytest
 
 from tests.server.documents import boolean_flag
-from tests.support.servers import LiveServer
+from tests.support.servers import LiveServer, cli_env, run_cli
 
 ClientFor = Callable[[str], httpx.Client]
 
@@ -23,19 +21,10 @@ def graylane_server(
     database_url: str, tmp_path: Path
 ) -> Callable[..., subprocess.CompletedProcess[str]]:
     """Run `graylane-server ARGS` configured for the test database, and nothing else."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("GRAYLANE_")}
-    env |= {"GRAYLANE_DATABASE_URL": database_url, "COLUMNS": "200", "NO_COLOR": "1"}
+    env = cli_env({"GRAYLANE_DATABASE_URL": database_url})
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "graylane_server", *args],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=120,
-        )
+        return run_cli(tmp_path, *args, env=env)
 
     return run
 

@@ -5,7 +5,6 @@ saying where it listens."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -15,28 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.servers import ServerProcess, free_port, wait_until
-
-
-def base_env() -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("GRAYLANE_")}
-    return env | {"COLUMNS": "200", "NO_COLOR": "1"}
-
-
-def graylane_server(
-    tmp_path: Path, *args: str, stdin: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    """`graylane-server ARGS` on the embedded default, in `tmp_path`."""
-    return subprocess.run(
-        [sys.executable, "-m", "graylane_server", *args],
-        env=base_env(),
-        cwd=tmp_path,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+from tests.support.servers import ServerProcess, cli_env, free_port, run_cli, wait_until
 
 
 def logged_events(log: str) -> list[dict[str, object]]:
@@ -79,7 +57,7 @@ def test_a_start_with_a_bootstrap_token_gives_no_such_hint(tmp_path: Path) -> No
 
 
 def test_user_create_does_not_mark_the_prompted_password_required(tmp_path: Path) -> None:
-    result = graylane_server(tmp_path, "user", "create", "--help")
+    result = run_cli(tmp_path, "user", "create", "--help")
     assert result.returncode == 0, result.stderr
     password = next(line for line in result.stdout.splitlines() if "--password" in line)
     assert "required" not in password
@@ -87,7 +65,7 @@ def test_user_create_does_not_mark_the_prompted_password_required(tmp_path: Path
 
 
 def test_user_create_prompts_for_the_password_when_it_is_not_given(tmp_path: Path) -> None:
-    result = graylane_server(
+    result = run_cli(
         tmp_path,
         "user",
         "create",
@@ -105,7 +83,7 @@ def test_user_create_prompts_for_the_password_when_it_is_not_given(tmp_path: Pat
 def test_serve_with_workers_says_where_it_listens(tmp_path: Path) -> None:
     port = free_port()
     log_path = tmp_path / "serve.log"
-    env = base_env() | {"GRAYLANE_DATA_DIR": str(tmp_path / "data")}
+    env = cli_env({"GRAYLANE_DATA_DIR": str(tmp_path / "data")})
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "graylane_server", "serve", "--workers=2", f"--port={port}"],

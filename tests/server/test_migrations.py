@@ -5,7 +5,6 @@ migrate refuses an outdated schema; `graylane-server migrate` does the job."""
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from graylane_server import db
 from graylane_server.models import Base, Environment
 from graylane_server.runtime import Runtime, SchemaOutdated
 from graylane_server.settings import Settings
+from tests.support.servers import cli_env, run_cli
 from tests.support.services import fresh_postgres_database
 
 VERSION_TABLE = "alembic_version"
@@ -184,17 +184,7 @@ def test_a_server_that_may_not_migrate_refuses_an_unmigrated_postgres_database(
 
 
 def run_migrate_command(database_url: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GRAYLANE_")}
-    env["GRAYLANE_DATABASE_URL"] = database_url
-    return subprocess.run(
-        [sys.executable, "-m", "graylane_server", "migrate"],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_cli(cwd, "migrate", env=cli_env({"GRAYLANE_DATABASE_URL": database_url}))
 
 
 def test_graylane_server_migrate_brings_an_empty_database_to_head_and_prints_it(
@@ -242,8 +232,7 @@ def test_several_processes_migrating_one_database_at_once_all_succeed(
     postgres_url: str, tmp_path: Path
 ) -> None:
     # Replicas started together with GRAYLANE_MIGRATE_ON_START=true do exactly this.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GRAYLANE_")}
-    env["GRAYLANE_DATABASE_URL"] = postgres_url
+    env = cli_env({"GRAYLANE_DATABASE_URL": postgres_url})
     processes = [
         subprocess.Popen(
             [sys.executable, "-m", "graylane_server", "migrate"],

@@ -53,6 +53,30 @@ def server_env(
     }
 
 
+def cli_env(settings: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment `graylane-server` runs in, as at a person's terminal: this process's
+    without any GRAYLANE_ setting, plus `settings`, with wide, uncoloured output."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("GRAYLANE_")}
+    return env | {"COLUMNS": "200", "NO_COLOR": "1", **(settings or {})}
+
+
+def run_cli(
+    cwd: Path, *args: str, env: Mapping[str, str] | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`graylane-server ARGS` in `cwd`, as a person runs it (`env`: `cli_env()` unless
+    given); its output captured, its exit status for the test to judge."""
+    return subprocess.run(
+        [sys.executable, "-m", "graylane_server", *args],
+        env=env if env is not None else cli_env(),
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
 class LiveServer:
     """A server in a thread of this process, on its own port."""
 
