@@ -205,6 +205,17 @@ def run_args(fn: Callable[..., object], calls: Sequence[tuple[Any, ...]]) -> int
     return time.perf_counter_ns() - start
 
 
+def best_seconds(fn: Callable[[], object], repeats: int) -> float:
+    """The fastest of `repeats` timed calls of `fn`, in seconds (for calls long enough to
+    time one by one)."""
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
 Pass = Callable[[], int]
 """One timed pass over a row's calls; returns nanoseconds."""
 

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import re
 import sys
-import time
-from collections.abc import Callable
 
+from cases import best_seconds
 from graylane.core.operators import OPERATORS
 
 PATTERN = "^(a+)+$"
@@ -23,24 +22,15 @@ RE_LENGTH = 24
 GOAL_MS = 10.0
 
 
-def best_ms(call: Callable[[], object], repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        best = min(best, time.perf_counter() - start)
-    return best * 1000
-
-
 def main() -> int:
     predicate = OPERATORS["matches"].compile([PATTERN])
     long_text = "a" * RE2_LENGTH + "!"
     assert predicate(long_text) is False
-    re2_ms = best_ms(lambda: predicate(long_text), repeats=20)
+    re2_ms = best_seconds(lambda: predicate(long_text), repeats=20) * 1000
 
     backtracking = re.compile(PATTERN)
     short_text = "a" * RE_LENGTH + "!"
-    re_ms = best_ms(lambda: backtracking.search(short_text), repeats=1)
+    re_ms = best_seconds(lambda: backtracking.search(short_text), repeats=1) * 1000
 
     print(f"pattern {PATTERN!r}, text: a run of a's then '!'")
     print(f"{'engine':<34} {'characters':>10} {'ms':>10}")

@@ -50,7 +50,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -68,6 +67,7 @@ from cases import (
     Context,
     best_per_call,
     best_per_call_chunked,
+    best_seconds,
     dict_and_mmh3,
     expected_on_share,
     large_document,
@@ -482,15 +482,6 @@ def measure_memory(document_path: Path) -> dict[str, int]:
         results[kind] = data["rss_kib"]
         results[kind + "_hwm"] = data["hwm_kib"]
     return results
-
-
-def best_seconds(fn: Callable[[], object], repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def large_config_report(count: int, repeats: int, tmp: Path) -> None:
