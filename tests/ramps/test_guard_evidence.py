@@ -309,6 +309,13 @@ def test_a_sample_ratio_mismatch_is_read_against_the_rollout_percentage() -> Non
     assert sample_ratio(fair, running(2), T0).status == "healthy"
 
 
+def test_a_sample_ratio_a_hair_under_the_rollout_reads_zero_not_minus_zero() -> None:
+    fair = Observations((at(T0, 50, (49_999, 0), (50_001, 0)),), T0)
+    assert "exposed of 100000 requests, +0.0 standard errors" in (
+        sample_ratio(fair, running(2), T0).detail
+    )
+
+
 def test_the_sample_ratio_z_matches_scipys_chi_square_at_a_single_look() -> None:
     obs = Observations((at(T0, 10, (10_320, 0), (89_680, 0)),), T0)
     result = sample_ratio(obs, running(1), T0)

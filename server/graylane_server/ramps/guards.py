@@ -470,7 +470,10 @@ def sample_ratio(observations: Observations, state: RampState, now: float) -> Re
     if min(len(exposed_clusters), len(unexposed_clusters)) < SRM_MIN_CLUSTERS or v <= 0:
         return _with(base, "inconclusive", "too few units on one side to compare the ratio")
     p_value = math.erfc(abs(z) / math.sqrt(2))
-    shown = f"{n_x} exposed of {n} requests, {z:+.1f} standard errors from the rollout"
+    # `+ 0.0` turns a z that rounds to -0.0 into 0.0: "-0.0 standard errors" reads as a sign
+    shown = (
+        f"{n_x} exposed of {n} requests, {round(z, 1) + 0.0:+.1f} standard errors from the rollout"
+    )
     if abs(t) >= boundary(v, SRM_ALPHA / 2):
         return _with(
             base,
