@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from graylane_server.models import MetricCountRow
-from graylane_server.ramps.observations import CLUSTERS
+from graylane_server.ramps.observations import BUCKET_SECONDS, CLUSTERS
 from graylane_server.usage.series import (
     UNTIL,
     evaluation_series,
@@ -32,7 +32,6 @@ from graylane_server.usage.series import (
     is_vector,
 )
 
-BUCKET_SECONDS = 10
 RETENTION_SECONDS = 3 * 24 * 3600
 
 
