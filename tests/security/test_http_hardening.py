@@ -4,6 +4,8 @@ UI's error pages (500 included) carry the same security headers as its other pag
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -89,18 +91,31 @@ def own_database(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> It
         yield url
 
 
+def breakable_server(
+    database_url: str, redis_url: str, data_dir: Path, **settings: Any
+) -> LiveServer:
+    """A server on a database the test may break, logging nothing it expects to fail."""
+    return LiveServer(
+        Settings(
+            database_url=database_url,
+            redis_url=redis_url,
+            data_dir=data_dir,
+            migrate_on_start=False,
+            log_level="critical",
+            **settings,
+        )
+    ).start()
+
+
 def test_the_ui_error_page_for_an_unexpected_failure_carries_the_security_headers(
     own_database: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    settings = Settings(
-        database_url=own_database,
-        redis_url=redis_url,
-        data_dir=tmp_path_factory.mktemp("data"),
+    live = breakable_server(
+        own_database,
+        redis_url,
+        tmp_path_factory.mktemp("data"),
         bootstrap_admin_token=SecretStr(ADMIN_TOKEN),
-        migrate_on_start=False,
-        log_level="critical",
     )
-    live = LiveServer(settings).start()
     engine = create_engine(own_database)
     try:
         with httpx.Client(base_url=live.url, timeout=10) as client:
@@ -131,14 +146,7 @@ def test_the_ui_error_page_for_an_unexpected_failure_carries_the_security_header
 def test_an_unexpected_failure_on_ofrep_answers_in_ofreps_error_shape(
     own_database: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    settings = Settings(
-        database_url=own_database,
-        redis_url=redis_url,
-        data_dir=tmp_path_factory.mktemp("data"),
-        migrate_on_start=False,
-        log_level="critical",
-    )
-    live = LiveServer(settings).start()
+    live = breakable_server(own_database, redis_url, tmp_path_factory.mktemp("data"))
     engine = create_engine(own_database)
     try:
         # Break the database under authentication: looking up a new token fails unexpectedly.
