@@ -8,8 +8,10 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from sqlalchemy.orm import Session
 
+from graylane.core import Problem
+
 from .configs.notices import PUBLISHED
-from .errors import Forbidden, PreconditionFailed
+from .errors import Forbidden, InvalidDocument, PreconditionFailed
 from .runtime import Runtime
 from .tokens.principal import Principal, Role
 
@@ -127,12 +129,32 @@ async def _if_match(if_match: Annotated[str | None, Header()] = None) -> int | N
 IfMatchVersion = Annotated[int | None, Depends(_if_match)]
 
 
+MAX_REASON = 2000
+"""Longest reason, in characters: as long as the admin UI's reason field takes."""
+REASON_PATH = "header.X-Graylane-Reason"
+
+
 async def _reason(
     x_graylane_reason: Annotated[
-        str | None, Header(description="Why: recorded in the audit log with the change.")
+        str | None,
+        Header(
+            description="Why, in UTF-8 (at most 2,000 characters): recorded in the audit log "
+            "with the change."
+        ),
     ] = None,
 ) -> str | None:
-    return x_graylane_reason.strip() or None if x_graylane_reason else None
+    if not x_graylane_reason:
+        return None
+    # Starlette reads header bytes as latin-1; a reason is sent as UTF-8.
+    try:
+        reason = x_graylane_reason.encode("latin-1").decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise InvalidDocument([Problem(REASON_PATH, "is not valid UTF-8")]) from None
+    if "\x00" in reason:
+        raise InvalidDocument([Problem(REASON_PATH, "holds a NUL character")])
+    if len(reason) > MAX_REASON:
+        raise InvalidDocument([Problem(REASON_PATH, f"is longer than {MAX_REASON} characters")])
+    return reason or None
 
 
 Reason = Annotated[str | None, Depends(_reason)]

@@ -478,6 +478,49 @@ def test_raw_bodies_past_every_limit_are_refused_by_every_write_endpoint(
     server.assert_up()
 
 
+# --- headers ---------------------------------------------------------------------------
+
+
+def test_a_reason_in_utf8_is_audited_as_sent(server: Server) -> None:
+    reason = "déploiement 🚀 progressif"
+    with server.client() as admin:
+        created = admin.put(
+            "/api/v1/flags/reason-round-trip",
+            json=boolean_flag(0),
+            headers={"X-Graylane-Reason": reason.encode()},
+        )
+        assert created.status_code == 201, created.text
+        latest = admin.get("/api/v1/audit", params={"limit": 1})
+    assert latest.status_code == 200, latest.text
+    assert latest.json()["entries"][0]["reason"] == reason
+
+
+@pytest.mark.parametrize(
+    ("reason", "why"),
+    [
+        (b"\xff\xfe", "is not valid UTF-8"),
+        (b"\xed\xa0\x80", "is not valid UTF-8"),
+        (("é" * 2001).encode(), "is longer than 2000 characters"),
+    ],
+    ids=["lone-bytes", "surrogate-bytes", "too-long"],
+)
+def test_a_reason_that_is_no_storable_text_is_refused_naming_the_header(
+    server: Server, reason: bytes, why: str
+) -> None:
+    with server.client() as admin:
+        before = admin.get("/api/v1/audit", params={"limit": 1}).json()["entries"]
+        refused = admin.put(
+            "/api/v1/flags/reason-refused",
+            json=boolean_flag(0),
+            headers={"X-Graylane-Reason": reason},
+        )
+        after = admin.get("/api/v1/audit", params={"limit": 1}).json()["entries"]
+    assert refused.status_code == 422, refused.text
+    problems = refused.json()["error"]["problems"]
+    assert problems == [{"path": "header.X-Graylane-Reason", "message": why}]
+    assert after == before
+
+
 # --- a catastrophic pattern -------------------------------------------------------------
 
 
