@@ -478,7 +478,7 @@ def test_raw_bodies_past_every_limit_are_refused_by_every_write_endpoint(
     server.assert_up()
 
 
-# --- headers ---------------------------------------------------------------------------
+# --- headers and OFREP contexts ---------------------------------------------------------
 
 
 def test_a_reason_in_utf8_is_audited_as_sent(server: Server) -> None:
@@ -519,6 +519,29 @@ def test_a_reason_that_is_no_storable_text_is_refused_naming_the_header(
     problems = refused.json()["error"]["problems"]
     assert problems == [{"path": "header.X-Graylane-Reason", "message": why}]
     assert after == before
+
+
+@pytest.mark.parametrize(
+    ("body", "details"),
+    [
+        ({"context": 5}, "context must be an object, not a number"),
+        ({"context": []}, "context must be an object, not an array"),
+        ({"context": None}, "context must be an object, not null"),
+        ([{"context": {}}], 'the body must be {"context": {...}}, not an array'),
+    ],
+    ids=["number", "array", "null", "body-array"],
+)
+def test_ofrep_refuses_a_context_that_is_not_an_object_as_invalid_context(
+    server: Server, sdk_token: str, body: Any, details: str
+) -> None:
+    with server.client(sdk_token) as sdk:
+        single = sdk.post("/ofrep/v1/evaluate/flags/new-checkout", json=body)
+        bulk = sdk.post("/ofrep/v1/evaluate/flags", json=body)
+    assert single.status_code == 400, single.text
+    expected = {"errorCode": "INVALID_CONTEXT", "errorDetails": details}
+    assert single.json() == {"key": "new-checkout", **expected}
+    assert bulk.status_code == 400, bulk.text
+    assert bulk.json() == expected
 
 
 # --- a catastrophic pattern -------------------------------------------------------------

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from graylane.core import ErrorCode, Evaluation, evaluate
+from graylane.core.operators import describe
 from graylane_server.configs.http import etag_matches
 from graylane_server.deps import runtime_of, sdk_client
 from graylane_server.direct_routes import DirectRoutes
@@ -43,11 +44,17 @@ async def _context(request: Request) -> dict[str, Any]:
             body = json.loads(await request.body() or b"null")
         except (ValueError, UnicodeDecodeError) as exc:
             raise _BadRequest(ErrorCode.PARSE_ERROR, f"the body is not JSON: {exc}") from exc
+    # Refusals start with the path they name, as the edge's do (docs/limits.md).
     if not isinstance(body, dict):
-        raise _BadRequest(ErrorCode.INVALID_CONTEXT, 'the body must be {"context": {...}}')
+        raise _BadRequest(
+            ErrorCode.INVALID_CONTEXT,
+            f'the body must be {{"context": {{...}}}}, not {describe(body)}',
+        )
     context = body.get("context", {})
     if not isinstance(context, dict):
-        raise _BadRequest(ErrorCode.INVALID_CONTEXT, "`context` must be an object")
+        raise _BadRequest(
+            ErrorCode.INVALID_CONTEXT, f"context must be an object, not {describe(context)}"
+        )
     # A `targetingKey` that is not a string or an integer is no unit, as in the SDK
     # (contract 2): evaluated like a missing one, never refused, so both answer alike.
     return context
