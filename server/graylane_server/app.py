@@ -40,6 +40,7 @@ from graylane_server.ops.bodies import JsonBodies
 from graylane_server.ops.endpoints import router as ops_router
 from graylane_server.ops.limits import BodySizeLimit
 from graylane_server.ops.metrics import MetricsMiddleware
+from graylane_server.ops.params import TextParams
 from graylane_server.ramps.endpoints import router as ramps_router
 from graylane_server.runtime import Runtime
 from graylane_server.sdk.endpoints import direct as sdk_direct
@@ -257,6 +258,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Added first, so innermost: every middleware added after it wraps these routes too.
     app.add_middleware(DirectDispatch, tables=(sdk_direct, ofrep_direct, usage_direct))
     app.add_middleware(JsonBodies)  # ahead of the direct routes and FastAPI's alike
+    app.add_middleware(TextParams)  # before a body is read
     mount_admin_ui(app, settings)  # /ui/ pages, /ui/static, and / redirecting to /ui/
     app.add_middleware(MetricsMiddleware, metrics=runtime.metrics, access_log=settings.access_log)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote_to_bytes
 
 import httpx
 import pytest
@@ -327,10 +327,20 @@ def bodies(endpoint: Endpoint) -> st.SearchStrategy[Any]:
 # --- the property -----------------------------------------------------------------------
 
 
+def not_text(raw: str) -> bool:
+    """Whether a parameter as sent percent-decodes to NUL or to bytes that are not UTF-8."""
+    decoded = unquote_to_bytes(raw)
+    try:
+        decoded.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return b"\x00" in decoded
+
+
 def path_offences(params: dict[str, str]) -> list[Offence]:
-    """Path parameters that decode to text no key may hold: NUL. (Bytes that are not
-    UTF-8 decode to U+FFFD, which is valid text.)"""
-    return [Offence(name) for name, raw in params.items() if "%00" in raw]
+    """Path parameters that decode to no text a key may hold: NUL, or bytes that are not
+    UTF-8 (which the server would otherwise read as U+FFFD)."""
+    return [Offence(f"path.{name}") for name, raw in params.items() if not_text(raw)]
 
 
 def named_paths(response: httpx.Response, *, ofrep: bool) -> list[str] | str:
@@ -366,11 +376,16 @@ def assert_answer(
     if ofrep:
         assert status == 400, said
         assert isinstance(named, str)
-        # errorDetails reads "<path> <why>; ...", the whole body being "the body".
-        root = named.startswith("the body ")
-        assert any(o.named_by("") if root else named.startswith(f"{o.path} ") for o in offending), (
-            said
-        )
+        # errorDetails reads "<path> <why>; ...", the whole body being "the body"; a
+        # nesting offence may be named at any container on the way down to it.
+        if named.startswith("the body "):
+            assert any(o.named_by("") for o in offending), said
+        else:
+            first = named.split(" ", 1)[0]
+            assert any(
+                named.startswith(f"{o.path} ") or (o.nesting and o.named_by(first))
+                for o in offending
+            ), said
         return
     assert status == 422, said
     assert named, said
@@ -418,10 +433,9 @@ def test_every_write_endpoint_answers_hostile_json_with_2xx_or_a_4xx_naming_its_
         @given(params=params, body=bodies(endpoint), reason=REASONS)
         def answers(params: dict[str, str], body: Any, reason: bytes | None) -> None:
             response, raw = send(http, endpoint, params, body, reason)
-            offending = [] if body is None else hostile.offences(body)
+            # Parameters are checked before the body is read: then only they are named.
+            offending = path_offences(params) or ([] if body is None else hostile.offences(body))
             assert_answer(response, raw, offending, ofrep=endpoint.ofrep)
-            if path_offences(params) and not endpoint.ofrep:
-                assert 400 <= response.status_code < 500, response.text
             assert server.process.process is not None
             assert server.process.process.poll() is None, server.process.log()
 
@@ -478,7 +492,61 @@ def test_raw_bodies_past_every_limit_are_refused_by_every_write_endpoint(
     server.assert_up()
 
 
-# --- headers and OFREP contexts ---------------------------------------------------------
+# --- parameters, headers and content types ----------------------------------------------
+
+NOT_TEXT_PARAMETERS = [
+    pytest.param("GET", "/api/v1/flags/a%00b", "path.key", id="nul-in-path"),
+    pytest.param("GET", "/api/v1/flags/%ED%A0%80", "path.key", id="surrogate-bytes-in-path"),
+    pytest.param("DELETE", "/api/v1/segments/%FF", "path.key", id="lone-byte-in-path"),
+    pytest.param(
+        "PUT",
+        "/api/v1/flags/new-checkout/environments/%00/enabled",
+        "path.environment",
+        id="nul-in-second-path-parameter",
+    ),
+    pytest.param("GET", "/api/v1/nowhere/%00", "path", id="nul-in-unknown-path"),
+    pytest.param("GET", "/api/v1/audit?since=%00", "query.since", id="nul-in-query"),
+    pytest.param("GET", "/api/v1/audit?actor=a%00b", "query.actor", id="nul-in-text-query"),
+    pytest.param("GET", "/api/v1/flags?q=%FF", "query.q", id="lone-byte-in-query"),
+    pytest.param("GET", "/api/v1/flags?q=%ED%A0%80", "query.q", id="surrogate-bytes-in-query"),
+]
+
+
+@pytest.mark.parametrize(("method", "url", "named"), NOT_TEXT_PARAMETERS)
+def test_parameters_that_decode_to_no_text_are_refused_naming_the_parameter(
+    server: Server, method: str, url: str, named: str
+) -> None:
+    with server.client() as admin:
+        response = admin.request(method, url)
+    assert response.status_code == 422, response.text
+    assert [p["path"] for p in response.json()["error"]["problems"]] == [named], response.text
+
+
+@pytest.mark.parametrize(
+    ("url", "named"),
+    [
+        ("/ofrep/v1/evaluate/flags/a%00b", "path.key"),
+        ("/ofrep/v1/evaluate/flags/%FF", "path.key"),
+        ("/ofrep/v1/evaluate/flags?x=%00", "query.x"),
+    ],
+)
+def test_ofrep_refuses_parameters_that_decode_to_no_text_in_its_own_shape(
+    server: Server, sdk_token: str, url: str, named: str
+) -> None:
+    with server.client(sdk_token) as sdk:
+        response = sdk.post(url, json={"context": context})
+    assert response.status_code == 400, response.text
+    assert response.json()["errorCode"] == "GENERAL"
+    assert response.json()["errorDetails"].startswith(f"{named} "), response.text
+
+
+def test_text_that_only_looks_odd_in_parameters_is_read_as_sent(server: Server) -> None:
+    # U+FFFD sent as UTF-8, and right-to-left text: valid text, looked up as it is.
+    with server.client() as admin:
+        for key in ("%EF%BF%BD", quote("\u202eevil")):
+            missing = admin.get(f"/api/v1/flags/{key}")
+            assert missing.status_code == 404, missing.text
+        assert admin.get("/api/v1/flags", params={"q": "\u202eevil"}).status_code == 200
 
 
 def test_a_reason_in_utf8_is_audited_as_sent(server: Server) -> None:

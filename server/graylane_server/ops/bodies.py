@@ -79,7 +79,7 @@ class JsonBodies:
         if parsed is not None:
             value, problems = parsed
             if problems:
-                await _refuse(scope, send, problems)
+                await refuse(scope, send, problems)
                 return
             scope[PARSED] = value
         replayed = False
@@ -101,11 +101,14 @@ def _is_form(scope: Scope) -> bool:
     return False
 
 
-async def _refuse(scope: Scope, send: Send, problems: list[Problem]) -> None:
+async def refuse(
+    scope: Scope, send: Send, problems: list[Problem], *, ofrep_code: str = "INVALID_CONTEXT"
+) -> None:
+    """Answer 422 with the problems; on OFREP paths a 400 in OFREP's shape with
+    `ofrep_code` (for a body, INVALID_CONTEXT: an OFREP body is `{"context": ...}`)."""
     path = scope["path"]
     if failures.is_ofrep(path):
-        # An OFREP body is `{"context": ...}`: a value past the limits is a bad context.
-        status, body = 400, failures.error_body(path, 400, describe(problems), "INVALID_CONTEXT")
+        status, body = 400, failures.error_body(path, 400, describe(problems), ofrep_code)
     else:
         error = InvalidDocument(problems)
         status, body = error.status, error.body().model_dump(exclude_none=True)
