@@ -2,11 +2,17 @@
 
 JSON allows values Graylane could not store, hash, export or log later: a lone UTF-16
 surrogate (`"\\ud800"`), NUL, NaN, integers of thousands of digits, nesting thousands of
-levels deep. `JsonBodies` reads each body that is not a form, parses it, and refuses it
-with every offending path (`graylane.core.limits`) before FastAPI's routing or a direct
-route sees it: one door for the admin API, OFREP, SDK metrics and anything added later.
-A body that passes is handed on unchanged, its parsed value kept in the scope so the
-direct routes need not parse it again.
+levels deep. `JsonBodies` reads each body, parses it, and refuses it with every offending
+path (`graylane.core.limits`) before FastAPI's routing or a direct route sees it: one door
+for the admin API, OFREP, SDK metrics and anything added later. A body that passes is
+handed on unchanged, its parsed value kept in the scope so the direct routes need not
+parse it again.
+
+Forms are left to the admin UI, except on `/api/` and `/ofrep/`, where no endpoint takes
+a form and a body is JSON whatever its Content-Type says: `curl -d` declares
+`application/x-www-form-urlencoded`. There a body that parses as JSON is declared
+`application/json` on its way in, so every endpoint reads it as the JSON it was checked as.
+A body that is not UTF-8 is refused: its bad bytes are named where they sit in a string.
 """
 
 from __future__ import annotations
@@ -17,13 +23,16 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from graylane.core import Problem
-from graylane.core.limits import MAX_DEPTH, MAX_INT, json_problems
+from graylane.core.limits import MAX_DEPTH, MAX_INT, json_problems, text_problem
 from graylane_server.errors import InvalidDocument
 from graylane_server.evaluation import failures
 
 PARSED = "graylane.json_body"
 """Scope key of a checked body's parsed value."""
 _FORMS = (b"application/x-www-form-urlencoded", b"multipart/form-data")
+JSON_ONLY_PREFIXES = ("/api/", "/ofrep/")
+"""Where every body is JSON, whatever its declared Content-Type."""
+_JSON = b"application/json"
 _BODILESS = frozenset({"GET", "HEAD", "OPTIONS"})
 _LONGEST_INTEGER = 20
 """Digits (with a sign) of the longest signed 64-bit integer: anything longer is out of
@@ -39,16 +48,41 @@ _DECODER = json.JSONDecoder(parse_int=_integer)
 """One decoder for every body: `json.loads` with a hook builds a new one per call."""
 
 
+_NOT_UNICODE = text_problem("\ud800")
+NOT_UTF8 = "is not valid UTF-8"
+
+
 def parse(raw: bytes) -> tuple[Any, list[Problem]] | None:
-    """The body's value and every way it breaks the edge limits, or None when it is not
-    JSON at all (the endpoint answers that in its own words)."""
+    """The body's value and every way it breaks the edge limits, or None when it is
+    valid text but not JSON at all (the endpoint answers that in its own words)."""
+    encoding = json.detect_encoding(raw)
+    utf8 = encoding.startswith("utf-8")
     try:
-        value = _DECODER.decode(raw.decode(json.detect_encoding(raw)))
+        text = raw.decode(encoding)
+        valid = True
+    except UnicodeDecodeError:
+        if not utf8:
+            return None, [Problem("", f"is not valid {encoding.upper()}")]
+        # Each byte that is not UTF-8 becomes a lone surrogate, which the limits find
+        # and name by path when it sits in a string or a key.
+        text, valid = raw.decode(encoding, "surrogateescape"), False
+    try:
+        value = _DECODER.decode(text)
     except RecursionError:
         return None, [Problem("", f"nests deeper than {MAX_DEPTH} levels")]
-    except (ValueError, UnicodeDecodeError):  # JSONDecodeError is a ValueError
-        return None
-    return value, json_problems(value)
+    except ValueError:  # JSONDecodeError is a ValueError
+        return None if valid else (None, [Problem("", NOT_UTF8)])
+    problems = json_problems(value)
+    return value, problems if valid else [_as_bad_bytes(p) for p in problems]
+
+
+def _as_bad_bytes(problem: Problem) -> Problem:
+    """In a body that is not UTF-8, a string that is not valid Unicode holds its bad bytes."""
+    if problem.message == _NOT_UNICODE:
+        return Problem(problem.path, NOT_UTF8)
+    if problem.message == f"key {_NOT_UNICODE}":
+        return Problem(problem.path, f"key {NOT_UTF8}")
+    return problem
 
 
 def describe(problems: list[Problem]) -> str:
@@ -63,7 +97,12 @@ class JsonBodies:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in _BODILESS or _is_form(scope):
+        if scope["type"] != "http" or scope["method"] in _BODILESS:
+            await self.app(scope, receive, send)
+            return
+        json_only = scope["path"].startswith(JSON_ONLY_PREFIXES)
+        declared = _content_type(scope)
+        if not json_only and declared.startswith(_FORMS):
             await self.app(scope, receive, send)
             return
         chunks: list[bytes] = []
@@ -82,6 +121,8 @@ class JsonBodies:
                 await refuse(scope, send, problems)
                 return
             scope[PARSED] = value
+            if json_only and not declared.startswith(_JSON):
+                _declare_json(scope)
         replayed = False
 
         async def replay() -> Message:
@@ -94,11 +135,16 @@ class JsonBodies:
         await self.app(scope, replay, send)
 
 
-def _is_form(scope: Scope) -> bool:
+def _content_type(scope: Scope) -> bytes:
     for name, value in scope["headers"]:
         if name == b"content-type":
-            return bytes(value).lower().startswith(_FORMS)
-    return False
+            return bytes(value).lower()
+    return b""
+
+
+def _declare_json(scope: Scope) -> None:
+    headers = [(n, v) for n, v in scope["headers"] if n != b"content-type"]
+    scope["headers"] = [*headers, (b"content-type", _JSON)]
 
 
 async def refuse(
