@@ -72,8 +72,10 @@ with `problems` listing each invalid path for 422.
 
 
 def _loc_path(loc: tuple[int | str, ...]) -> str:
+    """`("body", "rules", 0)` -> `rules[0]`; a parameter keeps where it was sent, as the
+    edge checks name it: `("query", "since")` -> `query.since`."""
     path = ""
-    for part in loc[1:] if loc and loc[0] in ("body", "query", "path", "header") else loc:
+    for part in loc[1:] if loc and loc[0] == "body" else loc:
         path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
     return path
 

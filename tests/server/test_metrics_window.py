@@ -19,7 +19,7 @@ def test_a_window_bound_out_of_range_is_refused_naming_it(
     admin.put("/api/v1/flags/f", json=boolean_flag())
     refused = admin.get(METRICS, params={name: value})
     assert refused.status_code == 422, refused.text
-    assert [p["path"] for p in refused.json()["error"]["problems"]] == [name]
+    assert [p["path"] for p in refused.json()["error"]["problems"]] == [f"query.{name}"]
 
 
 @pytest.mark.parametrize(
