@@ -37,6 +37,7 @@ from graylane_server.evaluation.ofrep import router as ofrep_router
 from graylane_server.flags.endpoints import router as flags_router
 from graylane_server.logging import configure as configure_logging
 from graylane_server.ops.bodies import JsonBodies
+from graylane_server.ops.encoding import SafeJSONResponse
 from graylane_server.ops.endpoints import router as ops_router
 from graylane_server.ops.limits import BodySizeLimit
 from graylane_server.ops.metrics import MetricsMiddleware
@@ -237,6 +238,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         static_url=DOCS_ASSETS,
+        default_response_class=SafeJSONResponse,
     )
     app.state.runtime = runtime
     install_error_handlers(app)

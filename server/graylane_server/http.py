@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import Body, Path
 from fastapi.responses import JSONResponse
 
+from graylane_server.ops.encoding import SafeJSONResponse
 from graylane_server.versioning import etag
 
 JsonObject = dict[str, Any]
@@ -24,7 +25,7 @@ DocumentBody = Body(
 
 def versioned(body: Any, version: int, *, status_code: int = 200) -> JSONResponse:
     """A JSON answer that carries its version as a strong ETag."""
-    return JSONResponse(body, status_code=status_code, headers={"ETag": etag(version)})
+    return SafeJSONResponse(body, status_code=status_code, headers={"ETag": etag(version)})
 
 
 def put_answer(body: Any, version: int, *, changed: bool) -> JSONResponse:

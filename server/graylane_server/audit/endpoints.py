@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from graylane_server.audit.repository import AuditFilter, page
 from graylane_server.deps import SessionDep, Viewer
 from graylane_server.errors import responses
+from graylane_server.ops.encoding import SafeJSONResponse
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 
@@ -51,7 +52,7 @@ def list_audit(
     before: Annotated[
         int | None, Query(ge=1, le=2**63 - 1, description="Continue below this entry id.")
     ] = None,
-) -> AuditPage:
+) -> SafeJSONResponse:
     """Newest first."""
     where = AuditFilter(
         target_type="flag" if flag is not None else target_type,
@@ -79,4 +80,20 @@ def list_audit(
         )
         for r in rows
     ]
-    return AuditPage(entries=entries, next_before=entries[-1].id if len(entries) == limit else None)
+    result = AuditPage(
+        entries=entries, next_before=entries[-1].id if len(entries) == limit else None
+    )
+    return SafeJSONResponse(_encoded(result))
+
+
+_STORED = frozenset({"changes", "before", "after"})
+
+
+def _encoded(result: AuditPage) -> dict[str, Any]:
+    """The page as JSON values. The stored values are passed on as they are: pydantic's
+    JSON mode gives up past some 250 levels of nesting, which an entry written before the
+    edge limits may hold; json.dumps encodes them."""
+    body = result.model_dump(mode="json", exclude={"entries": {"__all__": set(_STORED)}})
+    for encoded, entry in zip(body["entries"], result.entries, strict=True):
+        encoded.update((name, getattr(entry, name)) for name in _STORED)
+    return body

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from graylane_server.deps import Editor, Reason, SessionDep, Viewer
 from graylane_server.errors import Conflict, InvalidDocument, responses
 from graylane_server.http import DocumentBody, JsonObject
+from graylane_server.ops.encoding import SafeJSONResponse
 from graylane_server.state import service
 
 router = APIRouter(prefix="/api/v1/state", tags=["state"])
@@ -33,7 +34,7 @@ class ApplyResult(BaseModel):
 @router.get("", responses=responses())
 def export_state(session: SessionDep, _: Viewer) -> JSONResponse:
     """Every flag and segment as one document, which `PUT` applies back unchanged."""
-    return JSONResponse(service.export(session))
+    return SafeJSONResponse(service.export(session))
 
 
 @router.put("", response_model=ApplyResult, responses=responses(InvalidDocument, Conflict))

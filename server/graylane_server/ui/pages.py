@@ -15,6 +15,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from graylane_server.environments import service as environments
 from graylane_server.models import Environment
+from graylane_server.ops.encoding import utf8
 from graylane_server.ui import sessions
 from graylane_server.ui.sessions import FlashKind, SignedIn
 from graylane_server.ui.state import UiState
@@ -112,7 +113,9 @@ class Page:
             settings=self.ui.settings,
             **values,
         )
-        response = HTMLResponse(body, status_code=status, headers=dict(headers or {}))
+        # Encoded here: text stored before the edge limits must not fail the whole page.
+        html = utf8(body, what="ui page")
+        response = HTMLResponse(html, status_code=status, headers=dict(headers or {}))
         if environment is not None:
             remember_environment(self.request, response, environment.key)
         return response
